@@ -504,24 +504,19 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
         `file is ${size} bytes, shorter than the 8-byte header length that starts every file`,
       );
     }
-    if (prefix[0] === 0x50 && prefix[1] === 0x4b || prefix[0] === 0x80) {
-      throw new SafetensorsError(
-        path,
-        "starts like a PyTorch zip/pickle checkpoint, not safetensors; only safetensors are loaded",
-      );
-    }
     const headerBytes = new DataView(prefix.buffer).getBigUint64(0, true);
     if (headerBytes > BigInt(MAX_HEADER_BYTES)) {
       throw new SafetensorsError(
         path,
-        `header length ${headerBytes} exceeds the ${MAX_HEADER_BYTES}-byte limit (corrupt file?)`,
+        `header length ${headerBytes} exceeds the ${MAX_HEADER_BYTES}-byte limit` + sniff(prefix),
       );
     }
     const n = Number(headerBytes);
     if (8 + n > size) {
       throw new SafetensorsError(
         path,
-        `header length ${n} runs past the end of the file (${size} bytes, so at most ${size - 8})`,
+        `header length ${n} runs past the end of the file (${size} bytes, so at most ` +
+          `${size - 8})` + sniff(prefix),
       );
     }
     const headerData = new Uint8Array(n);
@@ -538,6 +533,15 @@ export async function openSafetensors(path: string): Promise<SafetensorsFile> {
     file.close();
     throw e;
   }
+}
+
+/** Why a file's length prefix may be nonsense: it is a pickle checkpoint under another name. */
+function sniff(prefix: Uint8Array): string {
+  const zip = prefix[0] === 0x50 && prefix[1] === 0x4b && prefix[2] === 3 && prefix[3] === 4;
+  const pickle = prefix[0] === 0x80 && prefix[1] >= 2 && prefix[1] <= 5;
+  return zip || pickle
+    ? "; the file starts like a PyTorch zip/pickle checkpoint, and only safetensors are loaded"
+    : "; the file is corrupt or not safetensors";
 }
 
 async function readFully(file: Deno.FsFile, into: Uint8Array): Promise<void> {
@@ -613,6 +617,24 @@ export interface WrittenSafetensors {
   bytes: number;
   /** Tensor entries in data order. */
   tensors: TensorInfo[];
+}
+
+/**
+ * Bytes a tensor takes in a file once stored.
+ *
+ * @param source The tensor (its data is not touched).
+ * @param float32As How `float32` tensors will be stored (default F32).
+ * @returns `product(dims) × stored element size`.
+ *
+ * @example
+ * ```ts
+ * import { storedBytes } from "./safetensors.ts";
+ * storedBytes({ dtype: "float32", dims: [10, 10], data: new Float32Array(100) }, "BF16"); // 200
+ * ```
+ */
+export function storedBytes(source: TensorSource, float32As: Float32Storage = "F32"): number {
+  const stored = source.dtype === "float32" ? float32As : STORED_AS[source.dtype];
+  return source.dims.reduce((n, d) => n * d, 1) * STORED[stored].bytes;
 }
 
 /** Encoders from a float32 chunk to stored bytes, for the `float32As` choices that convert. */

@@ -314,4 +314,7 @@ Deno.test("openSafetensors() refuses pickle checkpoints by name and by content",
   const zip = scratch("zip");
   await Deno.writeFile(zip, new Uint8Array([0x50, 0x4b, 3, 4, 0, 0, 0, 0, 0, 0]));
   await assert.rejects(openSafetensors(zip), /starts like a PyTorch zip\/pickle checkpoint/);
+  const pickle = scratch("pickle");
+  await Deno.writeFile(pickle, new Uint8Array([0x80, 2, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9]));
+  await assert.rejects(openSafetensors(pickle), /starts like a PyTorch zip\/pickle checkpoint/);
 });
