@@ -49,7 +49,7 @@ function boxed(response: string): string | null {
 function answerLine(response: string): string | null {
   const lines = response.split("\n");
   for (let k = lines.length - 1; k >= 0; k--) {
-    const m = /^\s*\**answer\**\s*:\s*(.+?)\s*$/i.exec(lines[k]);
+    const m = /^\s*\**\s*answer\s*\**\s*:\s*\**\s*(.+?)\s*$/i.exec(lines[k]);
     if (m) return cleanInline(m[1]);
   }
   return null;

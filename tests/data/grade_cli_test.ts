@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+
+async function grade(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { code, stdout, stderr } = await new Deno.Command("deno", {
+    args: ["run", "-P=pipeline", "data/grade_cli.ts", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code, out: new TextDecoder().decode(stdout), err: new TextDecoder().decode(stderr) };
+}
+
+Deno.test("deno task grade prints true or false for PRED GOLD", async () => {
+  const yes = await grade("\\dfrac{1}{2}", "0.5");
+  assert.deepEqual([yes.code, yes.out], [0, "true\n"]);
+  const no = await grade("(1,2]", "(1,2)");
+  assert.deepEqual([no.code, no.out], [0, "false\n"]);
+  assert.equal((await grade("3.1416", "\\pi", "--rel-tol", "1e-4")).out, "true\n");
+});
+
+Deno.test("deno task grade explains a wrong number of arguments", async () => {
+  const r = await grade("5");
+  assert.equal(r.code, 2);
+  assert.match(r.err, /expected 2 arguments \(PRED GOLD\), got 1/);
+});
