@@ -371,6 +371,10 @@ export class GraphBuilder {
       reduction === "none" ? { axis } : { axis, reduction },
     );
   }
+  /** GatherND (batch_dims 0): `indices[..., k]` picks slices of `data`'s first k axes. */
+  gatherND(data: Value, indices: Value): Value {
+    return this.op1("GatherND", [data, indices]);
+  }
   topk(x: Value, k: number, axis = -1): [Value, Value] {
     const [v, i] = this.op("TopK", [x, this.ints([k])], { axis });
     return [v, i];
@@ -410,6 +414,20 @@ export class GraphBuilder {
       x,
       Array.isArray(shape) ? this.ints(shape as number[]) : shape as Value,
     ]);
+  }
+  /**
+   * Constant-mode Pad: `pads` is [begin…, end…] per axis (all axes, or `axes` when given), as a
+   * constant list or a run-time int64 tensor; the padding value is 0 unless `value` is given.
+   */
+  pad(
+    x: Value,
+    pads: readonly number[] | Value,
+    value: Value | null = null,
+    axes?: readonly number[],
+  ): Value {
+    const p = Array.isArray(pads) ? this.ints(pads as number[]) : pads as Value;
+    const ins = axes ? [x, p, value, this.ints(axes)] : value ? [x, p, value] : [x, p];
+    return this.op1("Pad", ins);
   }
   unsqueeze(x: Value, axes: readonly number[]): Value {
     return this.op1("Unsqueeze", [x, this.ints(axes)]);

@@ -56,6 +56,26 @@ function broadcastDim(a: Dim, b: Dim): Dim | undefined {
   return typeof a === "string" && a.startsWith("?") ? b : a;
 }
 
+/**
+ * Say where shapes fail to broadcast, e.g. `axis -1 has sizes 3 and 4`; "" when they broadcast.
+ * Axes are counted from the right, as numpy aligns them.
+ */
+export function broadcastConflict(...shapes: Shape[]): string {
+  const rank = Math.max(...shapes.map((s) => s.length));
+  for (let i = 1; i <= rank; i++) {
+    const dims = shapes.flatMap((s) => (s.length >= i ? [s[s.length - i]] : []));
+    let d: Dim = 1;
+    for (const e of dims) {
+      const next = broadcastDim(d, e);
+      if (next === undefined) {
+        return `axis -${i} has sizes ${d} and ${e} (numpy rules: equal, or one of them 1)`;
+      }
+      d = next;
+    }
+  }
+  return "";
+}
+
 /** Numpy-style broadcast of several shapes, or undefined when they are incompatible. */
 export function broadcastShapes(...shapes: Shape[]): Shape | undefined {
   const rank = Math.max(...shapes.map((s) => s.length));
@@ -127,7 +147,10 @@ const broadcastOp = (op: string, outDtype?: DType): InferRule => (inputs) => {
     throw new ShapeError(op, inputs, `condition must be bool, got ${present[0].dtype}`);
   }
   const shape = broadcastShapes(...present.map((v) => v.shape));
-  if (!shape) throw new ShapeError(op, inputs, "shapes do not broadcast (numpy rules)");
+  if (!shape) {
+    const why = broadcastConflict(...present.map((v) => v.shape));
+    throw new ShapeError(op, inputs, `shapes do not broadcast: ${why}`);
+  }
   const dtype = outDtype ?? (op === "Where" ? present[1].dtype : dtype0);
   return [{ dtype, shape }];
 };
@@ -161,7 +184,10 @@ function matmulShape(op: string, inputs: readonly (Value | null)[]): Shape {
     throw new ShapeError(op, inputs, `inner dims differ: ${k1} vs ${k2}`);
   }
   const batch = broadcastShapes(as.slice(0, -2), bs.slice(0, -2));
-  if (!batch) throw new ShapeError(op, inputs, "batch dims do not broadcast");
+  if (!batch) {
+    const why = broadcastConflict(as.slice(0, -2), bs.slice(0, -2));
+    throw new ShapeError(op, inputs, `batch dims do not broadcast: ${why}`);
+  }
   const out: Dim[] = [...batch];
   if (a.shape.length > 1) out.push(as[as.length - 2]);
   if (b.shape.length > 1) out.push(bs[bs.length - 1]);
@@ -171,7 +197,11 @@ function matmulShape(op: string, inputs: readonly (Value | null)[]): Shape {
 function reshapeShape(op: string, inputs: readonly (Value | null)[]): Shape {
   const x = need(inputs[0], op, inputs, "data");
   const target = constInts(inputs[1]);
-  if (!target) return [unknownDim()];
+  if (!target) {
+    // Run-time shape: the rank is the length of the shape input when that is static.
+    const n = inputs[1]?.shape[0];
+    return Array.from({ length: isStatic(n ?? "?") ? n as number : 1 }, unknownDim);
+  }
   const out: Dim[] = target.map((t, i) => (t === 0 ? x.shape[i] : t));
   const minus = out.indexOf(-1);
   if (minus >= 0) {
@@ -267,11 +297,25 @@ function concatShape(
   attrs: Readonly<Record<string, Attr>>,
 ): Shape {
   const xs = inputs.filter((v): v is Value => v !== null);
+  if (xs.length === 0) throw new ShapeError(op, inputs, "needs at least one input");
   const rank = xs[0].shape.length;
   const axis = normAxis(attrInt(attrs, "axis", 0), rank);
+  if (axis < 0 || axis >= rank) {
+    throw new ShapeError(
+      op,
+      inputs,
+      `axis ${attrInt(attrs, "axis", 0)} is out of range for rank ${rank}`,
+    );
+  }
   let total: Dim = 0;
   for (const v of xs) {
-    if (v.shape.length !== rank) throw new ShapeError(op, inputs, "inputs must have the same rank");
+    if (v.shape.length !== rank) {
+      throw new ShapeError(
+        op,
+        inputs,
+        `inputs must have the same rank, got ${v.shape.length} and ${rank}`,
+      );
+    }
     if (v.dtype !== xs[0].dtype) throw new ShapeError(op, inputs, "inputs must share one dtype");
     v.shape.forEach((d, i) => {
       if (i !== axis && isStatic(d) && isStatic(xs[0].shape[i]) && d !== xs[0].shape[i]) {
@@ -289,9 +333,16 @@ function concatShape(
 function expandShape(op: string, inputs: readonly (Value | null)[]): Shape {
   const x = need(inputs[0], op, inputs, "input");
   const target = constInts(inputs[1]);
-  if (!target) return x.shape.map(() => unknownDim());
+  if (!target) {
+    const n = inputs[1]?.shape[0];
+    const rank = Math.max(x.shape.length, isStatic(n ?? "?") ? n as number : 0);
+    return Array.from({ length: rank }, unknownDim);
+  }
   const shape = broadcastShapes(x.shape, target);
-  if (!shape) throw new ShapeError(op, inputs, `cannot expand to ${formatShape(target)}`);
+  if (!shape) {
+    const why = broadcastConflict(x.shape, target);
+    throw new ShapeError(op, inputs, `cannot expand to ${formatShape(target)}: ${why}`);
+  }
   return shape;
 }
 
@@ -301,6 +352,13 @@ function unsqueezeShape(op: string, inputs: readonly (Value | null)[]): Shape {
   if (!axes) throw new ShapeError(op, inputs, "axes must be a constant");
   const rank = x.shape.length + axes.length;
   const norm = new Set(axes.map((a) => normAxis(a, rank)));
+  if (norm.size !== axes.length || [...norm].some((a) => a < 0 || a >= rank)) {
+    throw new ShapeError(
+      op,
+      inputs,
+      `axes ${formatShape(axes)} must be distinct and within output rank ${rank}`,
+    );
+  }
   const out: Dim[] = [];
   let k = 0;
   for (let i = 0; i < rank; i++) out.push(norm.has(i) ? 1 : x.shape[k++]);
@@ -346,6 +404,50 @@ function splitShapes(
     dtype: x.dtype,
     shape: x.shape.map((dd, i) => (i === axis ? p : dd)),
   }));
+}
+
+function padShape(op: string, inputs: readonly (Value | null)[]): Shape {
+  const x = need(inputs[0], op, inputs, "data");
+  const pads = constInts(inputs[1]);
+  const rank = x.shape.length;
+  const axes = inputs[3] ? constInts(inputs[3])?.map((a) => normAxis(a, rank)) : undefined;
+  const padded = axes ?? x.shape.map((_, i) => i);
+  if (!pads) return x.shape.map((d, i) => (padded.includes(i) ? unknownDim() : d));
+  if (pads.length !== 2 * padded.length) {
+    throw new ShapeError(
+      op,
+      inputs,
+      `pads has ${pads.length} entries, expected ${2 * padded.length} (begin and end per axis)`,
+    );
+  }
+  const out = [...x.shape];
+  padded.forEach((axis, i) => {
+    const d = x.shape[axis];
+    const extra = pads[i] + pads[i + padded.length];
+    out[axis] = extra === 0 ? d : isStatic(d) ? d + extra : unknownDim();
+  });
+  return out;
+}
+
+function gatherNDShape(
+  op: string,
+  inputs: readonly (Value | null)[],
+  attrs: Readonly<Record<string, Attr>>,
+): Shape {
+  const data = need(inputs[0], op, inputs, "data");
+  const idx = need(inputs[1], op, inputs, "indices");
+  if (attrInt(attrs, "batch_dims", 0) !== 0) {
+    throw new ShapeError(op, inputs, "only batch_dims = 0 is supported");
+  }
+  const k = idx.shape[idx.shape.length - 1];
+  if (!isStatic(k) || k > data.shape.length) {
+    throw new ShapeError(
+      op,
+      inputs,
+      `last dim of indices must be static and ≤ rank ${data.shape.length}, got ${k}`,
+    );
+  }
+  return [...idx.shape.slice(0, -1), ...data.shape.slice(k)];
 }
 
 function gemmShape(
@@ -394,6 +496,9 @@ const UNARY = [
   "CumSum",
   "Trilu",
   "Clip",
+  "Ceil",
+  "Round",
+  "Sign",
 ] as const;
 const BINARY = ["Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"] as const;
 const COMPARE = ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or"] as const;
@@ -437,7 +542,9 @@ export const INFER: Readonly<Record<string, InferRule>> = {
   Transpose: (inputs, attrs) => {
     const x = need(inputs[0], "Transpose", inputs, "data");
     const perm = attrInts(attrs, "perm") ?? x.shape.map((_, i) => x.shape.length - 1 - i);
-    if (perm.length !== x.shape.length || new Set(perm).size !== perm.length) {
+    const rank = x.shape.length;
+    const inRange = perm.every((p) => Number.isInteger(p) && p >= 0 && p < rank);
+    if (perm.length !== rank || new Set(perm).size !== perm.length || !inRange) {
       throw new ShapeError(
         "Transpose",
         inputs,
@@ -469,6 +576,11 @@ export const INFER: Readonly<Record<string, InferRule>> = {
     }
     return [{ dtype: data.dtype, shape: idx.shape }];
   },
+  GatherND: (
+    inputs,
+    attrs,
+  ) => [{ dtype: inputs[0]!.dtype, shape: gatherNDShape("GatherND", inputs, attrs) }],
+  Pad: (inputs) => [{ dtype: inputs[0]!.dtype, shape: padShape("Pad", inputs) }],
   ScatterElements: sameAsFirst("ScatterElements"),
   ScatterND: sameAsFirst("ScatterND"),
   Shape: (
