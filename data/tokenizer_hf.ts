@@ -200,19 +200,21 @@ export class HfTokenizer implements Tokenizer {
       if (options.stopAtEos && this.stopIds.includes(id)) break;
       list.push(id);
     }
+    if (list.length === 0) return ""; // the library refuses empty input
     return this.#impl.decode(list, { skip_special_tokens: options.skipSpecial ?? true });
   }
 
   /**
    * Render chat messages with the model's chat template, as transformers'
    * `apply_chat_template(messages, tokenize=False)` does. The template sees `messages`,
-   * `add_generation_prompt`, `bos_token`, `eos_token`, `pad_token`, `unk_token`,
-   * `raise_exception(msg)` and any `variables`.
+   * `add_generation_prompt`, `bos_token`, `eos_token`, `pad_token`, `unk_token`, any
+   * `variables`, and the engine's built-ins (`raise_exception(msg)`, `range`, `namespace`, …).
    *
    * @param messages The conversation.
    * @param options Generation prompt, template name and extra variables.
    * @returns The prompt text; encode it with `encode(text)` (no BOS: the template adds its own).
-   * @throws Error when there is no chat template, the name is unknown, or the template raises.
+   * @throws Error naming the source when there is no chat template, the name is unknown, or the
+   *   template fails or raises.
    */
   applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
     const name = options.name ?? "default";
@@ -222,18 +224,19 @@ export class HfTokenizer implements Tokenizer {
       this.#templates.set(name, template);
     }
     const { bos, eos, pad, unk } = this.specialTokens;
-    return template.render({
-      bos_token: bos ?? "",
-      eos_token: eos,
-      pad_token: pad ?? "",
-      unk_token: unk ?? "",
-      ...options.variables,
-      messages: messages.map((m) => ({ ...m })),
-      add_generation_prompt: options.addGenerationPrompt ?? true,
-      raise_exception: (message: string) => {
-        throw new Error(`${this.source}: chat template raised: ${message}`);
-      },
-    });
+    try {
+      return template.render({
+        bos_token: bos ?? "",
+        eos_token: eos,
+        pad_token: pad ?? "",
+        unk_token: unk ?? "",
+        ...options.variables,
+        messages: messages.map((m) => ({ ...m })),
+        add_generation_prompt: options.addGenerationPrompt ?? true,
+      });
+    } catch (e) {
+      throw new Error(`${this.source}: chat template ${name} failed: ${(e as Error).message}`);
+    }
   }
 
   /** The template text: chat_template.jinja, a config string, or a named entry of a config list. */
