@@ -1,0 +1,186 @@
+/**
+ * Core config keys: the sections every pipeline has (design.md, "Data flow"). Defaults live in
+ * `presets/tiny.yaml`, the default preset; keys here have no default, so every preset states
+ * them (a preset can start with `extends: tiny` and change a few). Stages add their own keys
+ * with `registerConfigSection` (config_schema.ts).
+ *
+ * Numbers for the tiny preset follow design.md "Sizing the tiny preset"; the GRPO settings that
+ * carry over unchanged from the paper follow method.md §7.
+ *
+ * @module
+ */
+
+import type { SchemaTable } from "./config_schema.ts";
+
+/** Names of the policy-loss variants (method.md §4, the columns of Tables I/II). */
+export const METHODS = ["grpo", "en", "adv", "mask", "clip", "cov", "high_en", "sent"] as const;
+
+/** Key path → spec for the core sections. */
+export const CORE_SCHEMA: SchemaTable = {
+  // ── data: the task and its splits ────────────────────────────────────────────────────────
+  "data.task": {
+    type: "string",
+    doc: 'Task family. "aime-style" is the built-in synthetic task (integer answers 0–999).',
+  },
+  "data.seed": {
+    type: "int",
+    min: 0,
+    doc: "Seed of the problem generator; train and eval splits are disjoint for every seed.",
+  },
+  "data.trainProblems": {
+    type: "int",
+    min: 1,
+    doc: "Training problems generated (and scored for semantic entropy).",
+  },
+  "data.evalProblems": { type: "int", min: 1, doc: "Problems in each held-out eval set." },
+  "data.evalSets": {
+    type: "string[]",
+    minItems: 1,
+    doc: "Held-out eval sets; at tiny scale two synthetic sets play AIME24 and AIME25.",
+  },
+  "data.minSteps": { type: "int", min: 1, doc: "Fewest reasoning steps of a problem (easiest)." },
+  "data.maxSteps": { type: "int", min: 1, doc: "Most reasoning steps of a problem (hardest)." },
+
+  // ── base: the policy before RL (SFT warm-up of the tiny model, or an HF checkpoint) ──────
+  "base.kind": {
+    type: "enum",
+    values: ["sft", "checkpoint"],
+    doc: '"sft" trains the tiny policy on solution traces; "checkpoint" imports base.checkpoint.',
+  },
+  "base.checkpoint": {
+    type: "string",
+    doc:
+      'Hugging Face checkpoint folder (config.json + safetensors) when base.kind is "checkpoint".',
+  },
+  "base.model.width": { type: "int", min: 8, doc: "Hidden size of the tiny policy." },
+  "base.model.layers": { type: "int", min: 1, doc: "Transformer blocks." },
+  "base.model.heads": { type: "int", min: 1, doc: "Attention heads (width must divide evenly)." },
+  "base.model.ffn": { type: "int", min: 8, doc: "SwiGLU inner size." },
+  "base.model.context": { type: "int", min: 16, doc: "Maximum sequence length in tokens." },
+  "base.warmup.steps": { type: "int", min: 0, doc: "SFT optimizer steps (0 skips warm-up)." },
+  "base.warmup.batchSize": { type: "int", min: 1, doc: "Sequences per SFT step." },
+  "base.warmup.seqLen": { type: "int", min: 8, doc: "Tokens per SFT sequence." },
+  "base.warmup.lr": { type: "number", min: 0, doc: "SFT learning rate (AdamW, constant)." },
+  "base.warmup.weightDecay": { type: "number", min: 0, doc: "SFT AdamW weight decay." },
+
+  // ── score: semantic entropy of each training problem (method.md §5) ──────────────────────
+  "score.samples": {
+    type: "int",
+    min: 2,
+    doc: "Responses M sampled per problem to cluster by answer; 8 = the GRPO group size (§5).",
+  },
+  "score.temperature": { type: "number", min: 0, doc: "Sampling temperature (§5: 1.0)." },
+  "score.topP": { type: "number", min: 0, max: 1, doc: "Nucleus mass (§5: 1.0 = off)." },
+  "score.maxTokens": { type: "int", min: 1, doc: "Response token limit while scoring." },
+
+  // ── curriculum: order by semantic entropy and split into buckets (method.md §6) ──────────
+  "curriculum.buckets": {
+    type: "int",
+    min: 1,
+    doc: "Buckets S trained in order, low SE first; the paper's scripts use 2.",
+  },
+  "curriculum.split": {
+    type: "enum",
+    values: ["quantiles", "thresholds"],
+    doc: "Equal-count quantiles (S = 2 splits at the median SE, §10 Q3) or curriculum.thresholds.",
+  },
+  "curriculum.thresholds": {
+    type: "number[]",
+    min: 0,
+    doc: 'S − 1 ascending SE cut points in nats, used when curriculum.split is "thresholds".',
+  },
+  "curriculum.epochsPerStage": {
+    type: "int",
+    min: 1,
+    doc:
+      "Epochs over each bucket; equal to train.epochs gives curriculum and baselines equal compute.",
+  },
+  "curriculum.resetReference": {
+    type: "boolean",
+    doc:
+      "Reset the KL reference policy to each stage's initial weights (faithful to the repo, §6).",
+  },
+
+  // ── train: GRPO-family RL, one node per (method, seed) (method.md §3–4, §7) ──────────────
+  "train.methods": {
+    type: "enum[]",
+    values: METHODS,
+    minItems: 1,
+    doc: "Policy-loss variants to train; each × runtime.seeds is one train node.",
+  },
+  "train.epochs": {
+    type: "int",
+    min: 1,
+    doc: "Epochs over the training problems (no curriculum).",
+  },
+  "train.promptsPerStep": { type: "int", min: 1, doc: "Prompts per rollout step (§7: 256)." },
+  "train.groupSize": { type: "int", min: 2, doc: "Responses G per prompt (§7: 8)." },
+  "train.miniBatches": {
+    type: "int",
+    min: 1,
+    doc: "Optimizer steps per rollout step (§7: 256 prompts / 128 per mini-batch = 2).",
+  },
+  "train.lr": {
+    type: "number",
+    min: 0,
+    doc: "AdamW learning rate, constant. §7 uses 1e-6 for 1.5B; a 2M-parameter policy needs more.",
+  },
+  "train.weightDecay": { type: "number", min: 0, doc: "AdamW weight decay (§7: 0.01)." },
+  "train.gradClip": { type: "number", min: 0, doc: "Global gradient-norm clip (§7: 1.0)." },
+  "train.adamBeta1": { type: "number", min: 0, max: 1, doc: "AdamW β1 (§7: 0.9)." },
+  "train.adamBeta2": { type: "number", min: 0, max: 1, doc: "AdamW β2 (§7: 0.999)." },
+  "train.klCoef": { type: "number", min: 0, doc: "k3 KL-to-reference coefficient (§3.5: 0.001)." },
+  "train.clipLow": { type: "number", min: 0, doc: "PPO clip ε below 1 (§3.3: 0.2)." },
+  "train.clipHigh": { type: "number", min: 0, doc: "PPO clip ε above 1 (§3.3: 0.2)." },
+  "train.temperature": { type: "number", min: 0, doc: "Rollout temperature (§7: 1.0)." },
+  "train.topP": { type: "number", min: 0, max: 1, doc: "Rollout nucleus mass (§7: 1.0 = off)." },
+  "train.maxResponseTokens": { type: "int", min: 1, doc: "Rollout response token limit." },
+  "train.checkpointEvery": {
+    type: "int",
+    min: 1,
+    doc: "Steps between scratch checkpoints; a killed run resumes from the last one.",
+  },
+
+  // ── evaluate: Pass@k and Avg@k on the held-out sets (method.md §8) ───────────────────────
+  "evaluate.samples": {
+    type: "int",
+    min: 1,
+    doc: "Samples n per problem; Pass@k uses the unbiased estimator for every k ≤ n.",
+  },
+  "evaluate.ks": { type: "int[]", min: 1, minItems: 1, doc: "k values reported (each ≤ n)." },
+  "evaluate.temperature": { type: "number", min: 0, doc: "Sampling temperature (§8: 1.0)." },
+  "evaluate.topP": { type: "number", min: 0, max: 1, doc: "Nucleus mass (§8: 1.0 = off)." },
+  "evaluate.maxTokens": { type: "int", min: 1, doc: "Response token limit while evaluating." },
+
+  // ── report: figures, tables and provenance ───────────────────────────────────────────────
+  "report.title": { type: "string", doc: "Title of the generated report." },
+  "report.formats": {
+    type: "enum[]",
+    values: ["html", "svg", "png"],
+    minItems: 1,
+    doc: "Rendered outputs; html is a self-contained offline page.",
+  },
+
+  // ── runtime: where and how numbers are computed ──────────────────────────────────────────
+  "runtime.device": {
+    type: "enum",
+    values: ["cpu", "webgpu", "cuda"],
+    doc: "ONNX Runtime execution provider (also set by --device); part of every cache key.",
+  },
+  "runtime.dtype": {
+    type: "enum",
+    values: ["float32", "float16", "bfloat16"],
+    doc: "Compute dtype of the policy; part of every cache key.",
+  },
+  "runtime.threads": {
+    type: "int",
+    min: 0,
+    doc: "Intra-op threads (0 = ORT's default). Bitwise CPU determinism holds per thread count.",
+  },
+  "runtime.seeds": {
+    type: "int[]",
+    min: 0,
+    minItems: 1,
+    doc: "Seeds of the method × seed fan-out; adding a seed runs only the new nodes.",
+  },
+};

@@ -1,0 +1,228 @@
+/**
+ * The config schema: one typed table from key path (`"train.lr"`) to what the key holds.
+ *
+ * The core sections (data, base, score, curriculum, train, evaluate, report, runtime) come from
+ * `config_core.ts`; stages add their own keys with {@link registerConfigSection}. Presets and
+ * `--set` overrides are checked against this table by `config.ts`.
+ *
+ * @example
+ * ```ts
+ * import { registerConfigSection } from "./config_schema.ts";
+ * registerConfigSection("grader", {
+ *   "grader.mode": {
+ *     type: "enum",
+ *     values: ["lenient", "opencompass-v2"],
+ *     default: "lenient",
+ *     doc: "Answer equivalence rules; opencompass-v2 reproduces the paper's tables.",
+ *   },
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import { CORE_SCHEMA } from "./config_core.ts";
+
+/** Value types a config key can hold. */
+export type FieldType =
+  | "int"
+  | "number"
+  | "string"
+  | "boolean"
+  | "enum"
+  | "int[]"
+  | "number[]"
+  | "string[]"
+  | "enum[]";
+
+/** What one config key holds: its type, bounds, allowed values and meaning. */
+export interface FieldSpec {
+  /** Value type; `[]` types are lists of that element type. */
+  type: FieldType;
+  /** One or two sentences: what the key controls, its unit, and why the default is what it is. */
+  doc: string;
+  /** Inclusive lower bound for numbers (each element for number lists). */
+  min?: number;
+  /** Inclusive upper bound for numbers (each element for number lists). */
+  max?: number;
+  /** Allowed values for `enum` and `enum[]`. */
+  values?: readonly string[];
+  /** Minimum list length for list types. */
+  minItems?: number;
+  /** Value used when a preset leaves the key out; keys without a default are required. */
+  default?: unknown;
+}
+
+/** Key path → spec. Paths are dot-separated; the first segment is the section. */
+export type SchemaTable = Readonly<Record<string, FieldSpec>>;
+
+/** Options for {@link registerConfigSection}. */
+export interface RegisterOptions {
+  /** Replace keys that are already registered instead of failing. */
+  override?: boolean;
+}
+
+const registry = new Map<string, FieldSpec>(Object.entries(CORE_SCHEMA));
+
+/**
+ * Add keys to the schema (a stage registers the keys of its section when its module loads).
+ *
+ * @param section Section name; every key must start with `section.`.
+ * @param fields Key path → spec.
+ * @param options `override: true` replaces existing keys; otherwise a duplicate throws.
+ * @example
+ * ```ts
+ * import { registerConfigSection } from "./config_schema.ts";
+ * registerConfigSection("demo", {
+ *   "demo.size": { type: "int", min: 1, default: 4, doc: "Items per batch." },
+ * });
+ * ```
+ */
+export function registerConfigSection(
+  section: string,
+  fields: SchemaTable,
+  options: RegisterOptions = {},
+): void {
+  for (const [path, spec] of Object.entries(fields)) {
+    if (!path.startsWith(`${section}.`)) {
+      throw new Error(
+        `registerConfigSection("${section}"): key "${path}" is outside the section; expected "${section}.<name>"`,
+      );
+    }
+    if (registry.has(path) && !options.override) {
+      throw new Error(
+        `registerConfigSection("${section}"): key "${path}" is already registered; pass { override: true } to replace it`,
+      );
+    }
+    const problem = spec.default === undefined ? null : checkValue(spec.default, spec);
+    if (problem !== null) {
+      throw new Error(
+        `registerConfigSection("${section}"): default of "${path}" is ${
+          JSON.stringify(spec.default)
+        }; expected ${describeExpected(spec)}`,
+      );
+    }
+    registry.set(path, spec);
+  }
+}
+
+/**
+ * The current schema, core keys and registered ones.
+ *
+ * @returns Key path → spec.
+ */
+export function configSchema(): ReadonlyMap<string, FieldSpec> {
+  return registry;
+}
+
+/**
+ * Names directly below a prefix: sections for `""`, keys or sub-sections otherwise.
+ *
+ * @param prefix `""` or a section path such as `"train"`.
+ * @returns Sorted names (without the prefix).
+ */
+export function childNames(prefix: string): string[] {
+  const start = prefix === "" ? "" : `${prefix}.`;
+  const names = new Set<string>();
+  for (const path of registry.keys()) {
+    if (path.startsWith(start)) names.add(path.slice(start.length).split(".")[0]);
+  }
+  return [...names].sort();
+}
+
+/**
+ * Whether a path names a section (has keys below it) rather than a key.
+ *
+ * @param path Dot path.
+ * @returns True for sections.
+ */
+export function isSection(path: string): boolean {
+  for (const key of registry.keys()) if (key.startsWith(`${path}.`)) return true;
+  return false;
+}
+
+/**
+ * Describe what a key expects, for error messages.
+ *
+ * @param spec Field spec.
+ * @returns Text such as "an integer ≥ 1" or "one of cpu, webgpu, cuda".
+ */
+export function describeExpected(spec: FieldSpec): string {
+  const element = spec.type.replace("[]", "");
+  const describe = DESCRIBE[element];
+  if (!spec.type.endsWith("[]")) return describe(spec, false);
+  const length = spec.minItems ? ` (at least ${spec.minItems})` : "";
+  return `a list${length} of ${describe(spec, true)}`;
+}
+
+const range = (spec: FieldSpec): string =>
+  spec.min !== undefined && spec.max !== undefined
+    ? ` in [${spec.min}, ${spec.max}]`
+    : spec.min !== undefined
+    ? ` ≥ ${spec.min}`
+    : spec.max !== undefined
+    ? ` ≤ ${spec.max}`
+    : "";
+
+/** Element type → description, singular ("an integer ≥ 1") or plural ("integers ≥ 1"). */
+const DESCRIBE: Record<string, (spec: FieldSpec, plural: boolean) => string> = {
+  int: (spec, plural) => `${plural ? "integers" : "an integer"}${range(spec)}`,
+  number: (spec, plural) => `${plural ? "numbers" : "a number"}${range(spec)}`,
+  string: (_spec, plural) => (plural ? "strings" : "a string"),
+  boolean: (_spec, plural) => (plural ? "booleans" : "true or false"),
+  enum: (spec, plural) => `${plural ? "values from" : "one of"} ${(spec.values ?? []).join(", ")}`,
+};
+
+const inRange = (x: number, spec: FieldSpec): boolean =>
+  (spec.min === undefined || x >= spec.min) && (spec.max === undefined || x <= spec.max);
+
+const CHECK_ELEMENT: Record<string, (value: unknown, spec: FieldSpec) => boolean> = {
+  int: (v, spec) => typeof v === "number" && Number.isInteger(v) && inRange(v, spec),
+  number: (v, spec) => typeof v === "number" && Number.isFinite(v) && inRange(v, spec),
+  string: (v) => typeof v === "string",
+  boolean: (v) => typeof v === "boolean",
+  enum: (v, spec) => typeof v === "string" && (spec.values ?? []).includes(v),
+};
+
+/**
+ * Check a value against a spec.
+ *
+ * @param value Candidate value.
+ * @param spec Field spec.
+ * @returns `null` when valid, else a short description of what is wrong.
+ */
+export function checkValue(value: unknown, spec: FieldSpec): string | null {
+  const element = spec.type.replace("[]", "");
+  const check = CHECK_ELEMENT[element];
+  if (!spec.type.endsWith("[]")) return check(value, spec) ? null : "wrong type or out of range";
+  if (!Array.isArray(value)) return "not a list";
+  if (spec.minItems !== undefined && value.length < spec.minItems) return "too few items";
+  const bad = value.findIndex((item) => !check(item, spec));
+  return bad === -1 ? null : `item ${bad} (${JSON.stringify(value[bad])}) is invalid`;
+}
+
+const PARSE_ELEMENT: Record<string, (raw: string) => unknown> = {
+  int: (raw) => (/^[+-]?\d+$/.test(raw) ? Number(raw) : raw),
+  number: (raw) => (raw.trim() !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw),
+  string: (raw) => raw,
+  boolean: (raw) => (raw === "true" ? true : raw === "false" ? false : raw),
+  enum: (raw) => raw,
+};
+
+/**
+ * Parse the text of a `--set key=value` override into the key's type. Lists are written
+ * `1,2,3` or `[1, 2, 3]`. The result is checked by the caller with {@link checkValue}; text that
+ * does not parse is returned unchanged so the check reports it.
+ *
+ * @param raw Text after `=`.
+ * @param spec Spec of the key being set.
+ * @returns The parsed value.
+ */
+export function parseOverride(raw: string, spec: FieldSpec): unknown {
+  const element = spec.type.replace("[]", "");
+  const parse = PARSE_ELEMENT[element];
+  if (!spec.type.endsWith("[]")) return parse(raw);
+  const inner = raw.trim().replace(/^\[(.*)\]$/s, "$1").trim();
+  if (inner === "") return [];
+  return inner.split(",").map((part) => parse(part.trim().replace(/^["'](.*)["']$/, "$1")));
+}

@@ -1,0 +1,112 @@
+/**
+ * The SENT pipeline engine: a DAG of cached stages (design.md, "pipeline/ — cached DAG").
+ *
+ * ## Contract for stage authors
+ *
+ * A stage is declared with `defineStage` (import it from `pipeline/stage.ts`, which keeps the
+ * stage's code fingerprint small) and listed in `stages/mod.ts`:
+ *
+ * - `name`, `module: import.meta.url`, `doc`;
+ * - `upstream`: stage names it reads (or `{ stage, match }` for a custom node rule);
+ * - `configKeys` (key paths or whole sections) or `configSlice(config)`: the only config it sees,
+ *   as `ctx.config`; changing any other key never reruns it;
+ * - `params`: fan-out, e.g. `{ method: "train.methods", seed: "runtime.seeds" }` gives nodes
+ *   `train[method=grpo,seed=1]`, …; a downstream stage with the same params maps over them
+ *   one-to-one, a stage without them reads all of them (fan-in);
+ * - `run(ctx)`: writes files into `ctx.outDir`. `ctx` has `upstream[stage]` / `input(stage)`
+ *   (artifact dirs, manifests, `readJson`), `scratchDir` (kept per cache key across killed or
+ *   failed attempts: put checkpoints there and resume from them), `rng` (xoshiro128** seeded
+ *   from the node id; `rng.fork(...)` for independent sub-streams), `log`, `progress(total)`,
+ *   `metrics.log(row)` (→ `metrics.jsonl`) and `metrics.summary(values)` (→ manifest),
+ *   `config`, `params`, `device`, `key`.
+ *
+ * Stages add their config keys with `registerConfigSection` (typed table: type, bounds, enum
+ * values, doc, default). Stage modules are loaded at CLI start-up: import heavy modules
+ * (onnxruntime-node, kernels/) lazily inside `run` with a literal `await import("…")`, which the
+ * code fingerprint follows.
+ *
+ * ## Cache key
+ *
+ * sha256 of canonical JSON of: stage name, fan-out params, code fingerprint (the stage module
+ * and its local import closure; npm packages by pinned specifier), config slice, upstream
+ * keys, engine fingerprint (ORT version, device, dtype, Deno version).
+ *
+ * ## Files
+ *
+ * `--store DIR` (default `.sent/store`): artifacts at `<stage>/<key[0:2]>/<key>/` with
+ * `manifest.json`; beside the store: `runs/<id>.json` (one per run) and `sent.lock.json`
+ * (node → key and inputs of the last run).
+ *
+ * @example
+ * ```ts ignore
+ * // stages/tally.ts
+ * import { defineStage } from "../pipeline/stage.ts";
+ *
+ * export const tally = defineStage<{ evaluate: { ks: number[] } }>({
+ *   name: "tally",
+ *   module: import.meta.url,
+ *   doc: "Mean accuracy per method over seeds.",
+ *   upstream: ["evaluate"],
+ *   configKeys: ["evaluate.ks"],
+ *   async run(ctx) {
+ *     const rows = [];
+ *     for (const artifact of ctx.upstream.evaluate) {
+ *       const result = await artifact.readJson<{ accuracy: number }>("result.json");
+ *       rows.push({ ...artifact.params, accuracy: result.accuracy });
+ *       ctx.metrics.log({ node: artifact.node, accuracy: result.accuracy });
+ *     }
+ *     ctx.metrics.summary({ nodes: rows.length });
+ *     await Deno.writeTextFile(`${ctx.outDir}/table.json`, JSON.stringify(rows));
+ *   },
+ * });
+ * ```
+ *
+ * @module
+ */
+
+export { cacheKey, type NodeInputs } from "./cache_key.ts";
+export { canonicalJson } from "./canonical_json.ts";
+export { main } from "./cli.ts";
+export type { CliOptions } from "./cli.ts";
+export {
+  ConfigError,
+  type ConfigValues,
+  getPath,
+  loadConfig,
+  type LoadConfigOptions,
+  type ResolvedConfig,
+} from "./config.ts";
+export { METHODS } from "./config_core.ts";
+export {
+  configSchema,
+  type FieldSpec,
+  type FieldType,
+  registerConfigSection,
+  type SchemaTable,
+} from "./config_schema.ts";
+export {
+  type CodeFingerprint,
+  codeFingerprint,
+  type EngineFingerprint,
+  engineFingerprint,
+} from "./fingerprint.ts";
+export { buildGraph, nodeId, type PipelineGraph, type PipelineNode } from "./graph.ts";
+export { sha256, sha256File } from "./hash.ts";
+export { createProgress } from "./progress.ts";
+export type { LockFile, NodeOutcome, RunRecord } from "./records.ts";
+export { Rng, type Seed } from "./rng.ts";
+export {
+  type Artifact,
+  defineStage,
+  type Device,
+  type FanOut,
+  type Logger,
+  type MetricsWriter,
+  type Params,
+  type Progress,
+  type Stage,
+  type StageContext,
+  type StageOptions,
+  type UpstreamSpec,
+} from "./stage.ts";
+export { ArtifactStore, type Manifest } from "./store.ts";

@@ -1,0 +1,200 @@
+/**
+ * Running a graph: each selected node is taken from the store when its key is there (and, with
+ * `verify`, its files re-hash to the manifest), and run otherwise. Up to `jobs` nodes whose
+ * upstream nodes are done run at once. A failed node stops new starts; nodes that depended on
+ * it are skipped. Every outcome says why the node ran.
+ *
+ * @module
+ */
+
+import { buildContext, makeArtifact } from "./context.ts";
+import type { PipelineNode } from "./graph.ts";
+import type { LockFile, NodeOutcome } from "./records.ts";
+import { explainChange } from "./staleness.ts";
+import type { Artifact, Device } from "./stage.ts";
+import type { ArtifactStore } from "./store.ts";
+
+/** Options for {@link runGraph}. */
+export interface RunGraphOptions {
+  /** The artifact store. */
+  store: ArtifactStore;
+  /** Id of this run (recorded in manifests). */
+  runId: string;
+  /** Nodes to run at once (≥ 1). */
+  jobs: number;
+  /** Re-hash cached artifacts and recompute corrupted ones. */
+  verify: boolean;
+  /** Only report what would run. */
+  dryRun: boolean;
+  /** Node ids to recompute even when cached (`stage NAME --force`). */
+  force: ReadonlySet<string>;
+  /** Execution provider handed to stages. */
+  device: Device;
+  /** Previous lock file, to explain why nodes run. */
+  lock: LockFile | null;
+  /** Tool versions recorded in manifests. */
+  versions: Record<string, string>;
+  /** Status lines (default: stderr). */
+  write?: (line: string) => void;
+}
+
+/**
+ * Run the selected nodes of a graph.
+ *
+ * @param selected Nodes to run, with all their ancestors, in dependency order.
+ * @param options Store, concurrency, flags.
+ * @returns One outcome per selected node, in completion order.
+ */
+export async function runGraph(
+  selected: readonly PipelineNode[],
+  options: RunGraphOptions,
+): Promise<NodeOutcome[]> {
+  const encoder = new TextEncoder();
+  const write = options.write ??
+    ((line: string) => Deno.stderr.writeSync(encoder.encode(line + "\n")));
+  const artifacts = new Map<string, Artifact>();
+  const outcomes = new Map<string, NodeOutcome>();
+  const pending = [...selected];
+  const running = new Map<string, Promise<void>>();
+  let failed = false;
+  const width = Math.max(0, ...selected.map((node) => node.id.length));
+
+  const record = (outcome: NodeOutcome) => {
+    outcomes.set(outcome.node, outcome);
+    const detail = outcome.state === "cached"
+      ? outcome.key.slice(0, 12)
+      : outcome.state === "failed"
+      ? outcome.error ?? ""
+      : outcome.state === "skipped" || outcome.state === "planned"
+      ? outcome.reason
+      : `${outcome.seconds.toFixed(2)} s`;
+    write(`  ${outcome.state.padEnd(10)} ${outcome.node.padEnd(width)}  ${detail}`);
+  };
+
+  const execute = async (node: PipelineNode): Promise<void> => {
+    const stage = node.stage.name;
+    const base = { node: node.id, stage, key: node.key };
+    const found = await options.store.read(stage, node.key);
+    let reason = "";
+    let replace = found.manifest === null && found.reason !== "not in store";
+    if (options.force.has(node.id)) {
+      reason = "forced (--force)";
+      replace = true;
+    } else if (found.manifest) {
+      const check = options.verify
+        ? await options.store.verify(stage, node.key)
+        : { ok: true, problems: [] };
+      if (check.ok) {
+        artifacts.set(
+          node.id,
+          makeArtifact(options.store.artifactDir(stage, node.key), found.manifest),
+        );
+        record({ ...base, state: "cached", reason: "", seconds: 0 });
+        return;
+      }
+      reason = `corrupted: ${check.problems.join("; ")}`;
+      replace = true;
+    } else {
+      reason = whyRun(node, options.lock, found.reason);
+    }
+    if (options.dryRun) {
+      record({ ...base, state: "planned", reason, seconds: 0 });
+      return;
+    }
+    write(`  ${"run".padEnd(10)} ${node.id.padEnd(width)}  (${reason})`);
+    const started = new Date();
+    const t0 = performance.now();
+    const outDir = await options.store.createTemp(stage, node.key);
+    const scratchDir = await options.store.scratchDir(stage, node.key);
+    const built = buildContext(node, { outDir, scratchDir, device: options.device, artifacts });
+    try {
+      await node.stage.run(built.ctx);
+    } catch (error) {
+      built.close();
+      await Deno.remove(outDir, { recursive: true }).catch(() => {});
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof Error && error.stack) write(error.stack);
+      failed = true;
+      record({
+        ...base,
+        state: "failed",
+        reason,
+        seconds: (performance.now() - t0) / 1000,
+        error: message,
+      });
+      return;
+    }
+    built.close();
+    const seconds = (performance.now() - t0) / 1000;
+    const manifest = await options.store.commit(outDir, {
+      stage,
+      node: node.id,
+      params: node.params,
+      key: node.key,
+      inputs: node.inputs,
+      metrics: built.summary,
+      timings: { startedAt: started.toISOString(), finishedAt: new Date().toISOString(), seconds },
+      versions: options.versions,
+      run: options.runId,
+    }, { replace });
+    await options.store.removeScratch(stage, node.key);
+    artifacts.set(node.id, makeArtifact(options.store.artifactDir(stage, node.key), manifest));
+    const state = reason.startsWith("corrupted") ? "recomputed" : "ran";
+    record({ ...base, state, reason, seconds });
+  };
+
+  const upstreamOf = (node: PipelineNode) => [...node.upstream.values()].flat();
+  // A dry run treats every node as available so that the whole plan is listed.
+  const isReady = (node: PipelineNode) =>
+    upstreamOf(node).every((up) =>
+      artifacts.has(up.id) || outcomes.get(up.id)?.state === "planned"
+    );
+  const isBlocked = (node: PipelineNode) =>
+    upstreamOf(node).some((up) => ["failed", "skipped"].includes(outcomes.get(up.id)?.state ?? ""));
+
+  while (pending.length > 0 || running.size > 0) {
+    for (let i = 0; i < pending.length && running.size < Math.max(1, options.jobs) && !failed;) {
+      const node = pending[i];
+      if (isBlocked(node)) {
+        pending.splice(i, 1);
+        record({
+          node: node.id,
+          stage: node.stage.name,
+          key: node.key,
+          state: "skipped",
+          reason: "an upstream node failed",
+          seconds: 0,
+        });
+      } else if (isReady(node)) {
+        pending.splice(i, 1);
+        running.set(node.id, execute(node).finally(() => running.delete(node.id)));
+      } else {
+        i++;
+      }
+    }
+    if (running.size === 0) {
+      for (const node of pending.splice(0)) {
+        record({
+          node: node.id,
+          stage: node.stage.name,
+          key: node.key,
+          state: "skipped",
+          reason: failed ? "the run stopped after a failure" : "upstream not available",
+          seconds: 0,
+        });
+      }
+      break;
+    }
+    await Promise.race(running.values());
+  }
+  return [...outcomes.values()];
+}
+
+/** Reason a node that is not in the store has to run. */
+function whyRun(node: PipelineNode, lock: LockFile | null, missReason: string): string {
+  const entry = lock?.nodes[node.id];
+  if (!entry) return "new: never run";
+  if (entry.key === node.key) return `artifact ${missReason}`;
+  const changes = explainChange(entry.inputs, node.inputs);
+  return changes.length > 0 ? changes.join("; ") : "inputs changed";
+}

@@ -1,0 +1,235 @@
+/**
+ * The stage API: what a stage declares and what its `run(ctx)` receives.
+ *
+ * A stage is a named, cached function of (its config slice, its fan-out parameters, its
+ * upstream artifacts) → one artifact directory. Import `defineStage` from this file (not from
+ * `mod.ts`): the file a stage imports becomes part of its code fingerprint, and this one is
+ * small and changes rarely.
+ *
+ * @example
+ * ```ts
+ * import { defineStage } from "../pipeline/stage.ts";
+ *
+ * // One node per (method, seed): train[method=grpo,seed=1], train[method=sent,seed=1], …
+ * export const train = defineStage<{ train: { lr: number } }>({
+ *   name: "train",
+ *   module: import.meta.url,
+ *   doc: "GRPO-family RL of the base policy.",
+ *   upstream: ["base", "curriculum"],
+ *   configKeys: ["train.lr"],
+ *   params: { method: "train.methods", seed: "runtime.seeds" },
+ *   async run(ctx) {
+ *     const buckets = await ctx.input("curriculum").readJson<number[][]>("buckets.json");
+ *     const bar = ctx.progress(buckets.length, "buckets");
+ *     for (const bucket of buckets) {
+ *       ctx.metrics.log({ bucket: bucket.length, lr: ctx.config.train.lr, u: ctx.rng.float() });
+ *       bar.tick();
+ *     }
+ *     ctx.metrics.summary({ steps: buckets.length });
+ *     await Deno.writeTextFile(`${ctx.outDir}/weights.json`, "[]");
+ *   },
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import type { Rng } from "./rng.ts";
+import type { Manifest } from "./store.ts";
+
+/** A fan-out parameter value. */
+export type ParamValue = string | number | boolean;
+
+/** Fan-out parameters of one node, e.g. `{ method: "sent", seed: 1 }`. */
+export type Params = Readonly<Record<string, ParamValue>>;
+
+/** Execution providers a run can target. */
+export type Device = "cpu" | "webgpu" | "cuda";
+
+/**
+ * Fan-out declaration: parameter name → a config key path whose value is a list (or a single
+ * value), or a literal list of values. Nodes are the cross product, in declaration order.
+ */
+export type FanOut = Readonly<Record<string, string | readonly ParamValue[]>>;
+
+/** An upstream edge with an explicit rule for which upstream nodes a node reads. */
+export interface UpstreamSpec {
+  /** Upstream stage name. */
+  stage: string;
+  /**
+   * Whether a node with params `down` reads the upstream node with params `up`. Default: the
+   * params both stages have must be equal (a natural join, like Snakemake wildcards), so
+   * `evaluate[method,seed]` reads `train` of the same method and seed, and a stage without
+   * params reads every node of a fanned-out upstream.
+   */
+  match?: (down: Params, up: Params) => boolean;
+}
+
+/** An upstream node's artifact as a stage sees it. */
+export interface Artifact {
+  /** Node id, e.g. `train[method=sent,seed=1]`. */
+  node: string;
+  /** Stage name. */
+  stage: string;
+  /** Fan-out parameters of that node. */
+  params: Params;
+  /** Cache key (hex sha256). */
+  key: string;
+  /** Absolute path of the artifact directory (read-only). */
+  dir: string;
+  /** Its manifest: inputs, files with sha256, metrics, timings, versions. */
+  manifest: Manifest;
+  /**
+   * Absolute path of a file inside the artifact.
+   * @param file Path relative to the artifact directory.
+   */
+  path(file: string): string;
+  /**
+   * Read and parse a JSON file of the artifact.
+   * @param file Path relative to the artifact directory.
+   */
+  readJson<T = unknown>(file: string): Promise<T>;
+  /**
+   * Read a text file of the artifact.
+   * @param file Path relative to the artifact directory.
+   */
+  readText(file: string): Promise<string>;
+}
+
+/** Stage-scoped logger; lines go to stderr prefixed with the node id. */
+export interface Logger {
+  /** Normal progress information. */
+  info(message: string): void;
+  /** Something unexpected that did not stop the stage. */
+  warn(message: string): void;
+}
+
+/** A progress reporter from `ctx.progress(total)`. */
+export interface Progress {
+  /** Advance by `n` units (default 1). */
+  tick(n?: number): void;
+  /** Mark finished (prints the final line). */
+  done(): void;
+}
+
+/** Metrics of a node: rows over time and a final summary. */
+export interface MetricsWriter {
+  /** Append one row (e.g. one training step) to `metrics.jsonl` in the artifact. */
+  log(row: Readonly<Record<string, number | string | boolean | null>>): void;
+  /** Merge final summary values into `manifest.json`'s `metrics`. */
+  summary(values: Readonly<Record<string, unknown>>): void;
+}
+
+/** What `run(ctx)` receives. `C` is the type of the stage's config slice. */
+export interface StageContext<C = Record<string, unknown>> {
+  /** Node id, e.g. `train[method=sent,seed=1]`. */
+  node: string;
+  /** Cache key of this node (hex sha256). */
+  key: string;
+  /** Fan-out parameters of this node. */
+  params: Params;
+  /** The resolved config slice this stage declared (and nothing else). */
+  config: C;
+  /** Execution provider of this run (`runtime.device`). */
+  device: Device;
+  /** Empty directory that becomes the artifact when `run` returns. */
+  outDir: string;
+  /** Directory kept across attempts with the same cache key: checkpoints for resuming. */
+  scratchDir: string;
+  /** xoshiro128** stream seeded from the node id (stage name + params). */
+  rng: Rng;
+  /** Logger. */
+  log: Logger;
+  /** Start a progress reporter over `total` units (a bar with ETA on a TTY, lines otherwise). */
+  progress(total: number, label?: string): Progress;
+  /** Metrics rows and summary. */
+  metrics: MetricsWriter;
+  /** Upstream artifacts by stage name, each list in node order. */
+  upstream: Readonly<Record<string, readonly Artifact[]>>;
+  /**
+   * The single upstream artifact of a stage; throws when there are zero or several.
+   * @param stage Upstream stage name.
+   */
+  input(stage: string): Artifact;
+}
+
+/** Declaration of a stage, as passed to {@link defineStage}. */
+export interface StageOptions<C> {
+  /** Stage name: lowercase letters, digits and `_`, starting with a letter. */
+  name: string;
+  /** `import.meta.url` of the stage's module: the root of its code fingerprint. */
+  module: string;
+  /** One line: what the artifact holds. */
+  doc?: string;
+  /** Upstream stages, by name or with an explicit node-matching rule. */
+  upstream?: readonly (string | UpstreamSpec)[];
+  /** Config key paths (keys or whole sections) the stage reads; they form `ctx.config`. */
+  configKeys?: readonly string[];
+  /** Alternative to `configKeys`: compute the slice from the whole config. */
+  configSlice?: (config: Record<string, unknown>) => C;
+  /** Fan-out parameters (one node per combination). */
+  params?: FanOut;
+  /** Produce the artifact in `ctx.outDir`. */
+  run(ctx: StageContext<C>): Promise<void>;
+}
+
+/** A defined stage. */
+export interface Stage<C = Record<string, unknown>> {
+  /** Stage name. */
+  readonly name: string;
+  /** Module URL (code fingerprint root). */
+  readonly module: string;
+  /** One-line description. */
+  readonly doc: string;
+  /** Upstream edges, normalised. */
+  readonly upstream: readonly UpstreamSpec[];
+  /** Config keys read (empty when `configSlice` is used). */
+  readonly configKeys: readonly string[];
+  /** Slice function, when given instead of `configKeys`. */
+  configSlice?(config: Record<string, unknown>): C;
+  /** Fan-out parameters. */
+  readonly params: FanOut;
+  /** Body (method syntax, so stages with different slice types fit in one list). */
+  run(ctx: StageContext<C>): Promise<void>;
+}
+
+const NAME = /^[a-z][a-z0-9_]*$/;
+
+/**
+ * Declare a stage.
+ *
+ * @param options Name, module, upstream, config slice, fan-out and `run`.
+ * @returns The stage, ready to be listed in a stage registry (`stages/mod.ts`).
+ * @throws {Error} On an invalid name, module URL, parameter name, or both slice forms at once.
+ */
+export function defineStage<C = Record<string, unknown>>(options: StageOptions<C>): Stage<C> {
+  const where = `defineStage("${options.name}")`;
+  if (!NAME.test(options.name)) {
+    throw new Error(`${where}: name must match ${NAME} (lowercase, digits, _)`);
+  }
+  if (!options.module.startsWith("file:")) {
+    throw new Error(
+      `${where}: module is "${options.module}"; expected import.meta.url of a local file`,
+    );
+  }
+  if (options.configKeys !== undefined && options.configSlice !== undefined) {
+    throw new Error(`${where}: give configKeys or configSlice, not both`);
+  }
+  for (const param of Object.keys(options.params ?? {})) {
+    if (!/^[a-zA-Z][a-zA-Z0-9_]*$/.test(param)) {
+      throw new Error(`${where}: parameter name "${param}" must be an identifier`);
+    }
+  }
+  return Object.freeze({
+    name: options.name,
+    module: options.module,
+    doc: options.doc ?? "",
+    upstream: (options.upstream ?? []).map((edge) =>
+      typeof edge === "string" ? { stage: edge } : edge
+    ),
+    configKeys: options.configKeys ?? [],
+    configSlice: options.configSlice,
+    params: options.params ?? {},
+    run: options.run,
+  });
+}
