@@ -1,0 +1,11 @@
+/**
+ * CLI entry for tests: the real `main` of pipeline/cli.ts with the fixture stages (or the
+ * stage registry named by SENT_FIXTURE_STAGES, e.g. a copy of the fixture a test edits).
+ */
+
+import { main } from "../../pipeline/cli.ts";
+
+const registry = Deno.env.get("SENT_FIXTURE_STAGES") ??
+  new URL("./fixture/mod.ts", import.meta.url).pathname;
+const { stages } = await import(`file://${registry}`);
+Deno.exit(await main(Deno.args, { stages, registryName: registry }));

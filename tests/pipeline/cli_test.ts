@@ -1,0 +1,246 @@
+/**
+ * The CLI end to end, as real processes on the fixture pipeline: the invalidation rules of the
+ * cache keys, status explanations, dry runs, --force, --jobs and failures.
+ */
+
+import assert from "node:assert/strict";
+import { makeTestDir } from "../_tmp.ts";
+import {
+  copyFixture,
+  FIXTURE_NODES,
+  latestRecord,
+  nodesIn,
+  readLock,
+  sent,
+  sentOk,
+} from "./_harness.ts";
+
+const TRAIN_AND_BELOW = [
+  "evaluate[method=grpo,seed=1]",
+  "evaluate[method=grpo,seed=2]",
+  "evaluate[method=sent,seed=1]",
+  "evaluate[method=sent,seed=2]",
+  "summary",
+  "train[method=grpo,seed=1]",
+  "train[method=grpo,seed=2]",
+  "train[method=sent,seed=1]",
+  "train[method=sent,seed=2]",
+];
+
+Deno.test("reproduce runs every node once, then takes all of them from the cache", async () => {
+  const dir = await makeTestDir("cli-cache");
+  const first = await sentOk(["reproduce", "--store", `${dir}/store`]);
+  assert.match(first.stdout, /12 nodes: 12 ran/);
+  assert.deepEqual(nodesIn(await latestRecord(dir)), FIXTURE_NODES);
+  await sentOk(["reproduce", "--store", `${dir}/store`]);
+  const second = await latestRecord(dir);
+  assert.deepEqual(nodesIn(second, ["cached"]), FIXTURE_NODES);
+  assert.equal(second.status, "ok");
+  const lock = await readLock(dir);
+  assert.deepEqual(Object.keys(lock.nodes).sort(), FIXTURE_NODES);
+});
+
+Deno.test("reproduce reruns exactly the stages that read a changed config key, and their descendants", async () => {
+  const dir = await makeTestDir("cli-param");
+  const store = ["--store", `${dir}/store`];
+  await sentOk(["reproduce", ...store]);
+
+  await sentOk(["reproduce", ...store, "--set", "fixture.scale=3"]);
+  assert.deepEqual(nodesIn(await latestRecord(dir)), ["scale", ...TRAIN_AND_BELOW].sort());
+
+  // train.lr is read by train only: scale stays cached (at scale=3), train and below rerun.
+  await sentOk(["reproduce", ...store, "--set", "fixture.scale=3", "--set", "train.lr=0.5"]);
+  const record = await latestRecord(dir);
+  assert.deepEqual(nodesIn(record), TRAIN_AND_BELOW);
+  assert.deepEqual(nodesIn(record, ["cached"]), ["scale", "source", "tally"]);
+
+  // evaluate.samples is read by evaluate only.
+  await sentOk([
+    "reproduce",
+    ...store,
+    "--set",
+    "fixture.scale=3",
+    "--set",
+    "train.lr=0.5",
+    "--set",
+    "evaluate.samples=4",
+  ]);
+  assert.deepEqual(
+    nodesIn(await latestRecord(dir)),
+    TRAIN_AND_BELOW.filter((id) => !id.startsWith("train")),
+  );
+
+  // A key no stage reads changes nothing.
+  await sentOk([
+    "reproduce",
+    ...store,
+    "--set",
+    "fixture.scale=3",
+    "--set",
+    "train.lr=0.5",
+    "--set",
+    "evaluate.samples=4",
+    "--set",
+    "report.title=x",
+  ]);
+  assert.deepEqual(nodesIn(await latestRecord(dir)), []);
+});
+
+Deno.test("reproduce reruns a stage whose source file was edited, and its descendants only", async () => {
+  const dir = await makeTestDir("cli-code");
+  const stages = await copyFixture(dir);
+  const store = ["--store", `${dir}/store`];
+  await sentOk(["reproduce", ...store], { stages });
+
+  await Deno.writeTextFile(`${dir}/scale.ts`, "\n// edited\n", { append: true });
+  await sentOk(["reproduce", ...store], { stages });
+  assert.deepEqual(nodesIn(await latestRecord(dir)), ["scale", ...TRAIN_AND_BELOW].sort());
+
+  // A helper imported by train and evaluate: both rerun (and summary), scale does not.
+  await Deno.writeTextFile(`${dir}/_shared.ts`, "\n// edited\n", { append: true });
+  await sentOk(["reproduce", ...store], { stages });
+  assert.deepEqual(nodesIn(await latestRecord(dir)), TRAIN_AND_BELOW);
+
+  const status = await sentOk(["status", ...store], { stages });
+  assert.match(status.stdout, /cached\s+scale/);
+});
+
+Deno.test("reproduce with an added seed runs only the new seed's nodes and the fan-in that reads all seeds", async () => {
+  const dir = await makeTestDir("cli-seed");
+  const store = ["--store", `${dir}/store`];
+  await sentOk(["reproduce", ...store]);
+  await sentOk(["reproduce", ...store, "--set", "runtime.seeds=1,2,3"]);
+  assert.deepEqual(nodesIn(await latestRecord(dir)), [
+    "evaluate[method=grpo,seed=3]",
+    "evaluate[method=sent,seed=3]",
+    "summary",
+    "train[method=grpo,seed=3]",
+    "train[method=sent,seed=3]",
+  ]);
+});
+
+Deno.test("status explains staleness by config key, source file, upstream node and new node", async () => {
+  const dir = await makeTestDir("cli-status");
+  const stages = await copyFixture(dir);
+  const store = ["--store", `${dir}/store`];
+  const before = await sentOk(["status", ...store], { stages });
+  assert.match(before.stdout, /no sent\.lock\.json/);
+  await sentOk(["reproduce", ...store], { stages });
+  await Deno.writeTextFile(`${dir}/tally.ts`, "\n// edited\n", { append: true });
+
+  const { stdout } = await sentOk([
+    "status",
+    ...store,
+    "--set",
+    "fixture.scale=3",
+    "--set",
+    "runtime.seeds=1,2,5",
+  ], { stages });
+  const line = (id: string) => stdout.split("\n").find((l) => l.split(/\s+/)[1] === id) ?? "";
+  assert.match(line("source"), /^cached/);
+  assert.match(line("scale"), /^stale .*config fixture\.scale: 2 → 3/);
+  assert.match(
+    line("tally"),
+    /^stale .*source file \.sent\/tmp\/cli-status-[^/]+\/tally\.ts changed/,
+  );
+  assert.match(line("train[method=sent,seed=2]"), /^stale .*upstream scale changed/);
+  assert.match(line("train[method=sent,seed=5]"), /^new .*never run/);
+  assert.match(
+    line("summary"),
+    /upstream nodes changed: .*upstream added: evaluate\[method=grpo,seed=5\]/,
+  );
+  assert.match(stdout, /16 nodes: 1 cached, 11 stale, 4 new/);
+});
+
+Deno.test("reproduce --dry-run lists what would run and why, and changes nothing", async () => {
+  const dir = await makeTestDir("cli-dry");
+  const store = ["--store", `${dir}/store`];
+  await sentOk(["reproduce", ...store]);
+  const lockBefore = await Deno.readTextFile(`${dir}/sent.lock.json`);
+  const dry = await sentOk(["reproduce", ...store, "--dry-run", "--set", "fixture.scale=5"]);
+  assert.match(dry.stderr, /planned\s+scale\s+config fixture\.scale: 2 → 5/);
+  assert.match(dry.stderr, /cached\s+tally/);
+  assert.match(dry.stdout, /12 nodes: 2 cached, 10 planned/);
+  assert.equal(await Deno.readTextFile(`${dir}/sent.lock.json`), lockBefore);
+  const status = await sentOk(["status", ...store, "--set", "fixture.scale=5"]);
+  assert.match(status.stdout, /stale\s+scale/);
+});
+
+Deno.test("stage NAME runs that stage and its ancestors; --force recomputes only that stage", async () => {
+  const dir = await makeTestDir("cli-stage");
+  const store = ["--store", `${dir}/store`];
+  await sentOk(["stage", "train", ...store]);
+  const first = await latestRecord(dir);
+  assert.deepEqual(
+    nodesIn(first),
+    ["scale", "source", ...TRAIN_AND_BELOW.filter((id) => id.startsWith("train"))].sort(),
+  );
+
+  await sentOk(["stage", "train", "--force", ...store]);
+  const forced = await latestRecord(dir);
+  assert.deepEqual(nodesIn(forced), TRAIN_AND_BELOW.filter((id) => id.startsWith("train")));
+  assert.deepEqual(nodesIn(forced, ["cached"]), ["scale", "source"]);
+  assert.ok(
+    forced.nodes.every((node) => node.state === "cached" || node.reason === "forced (--force)"),
+  );
+});
+
+Deno.test("reproduce --jobs 4 gives the same keys and byte-identical artifacts as --jobs 1", async () => {
+  const a = await makeTestDir("cli-jobs-a");
+  const b = await makeTestDir("cli-jobs-b");
+  await sentOk(["reproduce", "--store", `${a}/store`]);
+  await sentOk(["reproduce", "--store", `${b}/store`, "--jobs", "4"]);
+  const lockA = await readLock(a);
+  const lockB = await readLock(b);
+  for (const id of FIXTURE_NODES) {
+    const entry = lockA.nodes[id];
+    assert.equal(lockB.nodes[id].key, entry.key, id);
+    const key = entry.key;
+    const manifestA = JSON.parse(
+      await Deno.readTextFile(`${a}/store/${entry.stage}/${key.slice(0, 2)}/${key}/manifest.json`),
+    );
+    const manifestB = JSON.parse(
+      await Deno.readTextFile(`${b}/store/${entry.stage}/${key.slice(0, 2)}/${key}/manifest.json`),
+    );
+    assert.deepEqual(manifestB.files, manifestA.files, `files of ${id}`);
+  }
+});
+
+Deno.test("reproduce exits 1 when a stage fails, skips its descendants, and the next run completes", async () => {
+  const dir = await makeTestDir("cli-fail");
+  const store = ["--store", `${dir}/store`];
+  const failing = await sent(["reproduce", ...store], {
+    env: { SENT_FIXTURE_FAIL: "train[method=sent,seed=1]" },
+  });
+  assert.equal(failing.code, 1, failing.stderr);
+  assert.match(failing.stderr, /failed\s+train\[method=sent,seed=1\]\s+planned failure/);
+  const record = await latestRecord(dir);
+  assert.equal(record.status, "failed");
+  assert.deepEqual(nodesIn(record, ["failed"]), ["train[method=sent,seed=1]"]);
+  assert.ok(nodesIn(record, ["skipped"]).includes("summary"));
+
+  await sentOk(["reproduce", ...store]);
+  const next = await latestRecord(dir);
+  assert.ok(nodesIn(next).includes("train[method=sent,seed=1]"));
+  assert.equal(nodesIn(next, ["ran", "recomputed", "cached"]).length, 12);
+});
+
+Deno.test("dag prints a text tree and a Mermaid flowchart of the nodes", async () => {
+  const text = await sentOk(["dag"]);
+  assert.ok(
+    text.stdout.startsWith("source\n├── scale\n│   ├── train[method=grpo,seed=1]\n"),
+    text.stdout,
+  );
+  assert.match(text.stdout, /12 nodes in 6 stages/);
+  const mermaid = await sentOk([
+    "dag",
+    "--mermaid",
+    "--set",
+    "train.methods=sent",
+    "--set",
+    "runtime.seeds=1",
+  ]);
+  assert.match(mermaid.stdout, /^flowchart TD\n/);
+  assert.match(mermaid.stdout, /n3\["train\[method=sent,seed=1\]"\]/);
+  assert.equal(mermaid.stdout.match(/-->/g)?.length, 6);
+});
