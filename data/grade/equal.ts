@@ -138,20 +138,16 @@ function samplePoints(names: string[], count: number): Array<Map<string, Value>>
 
 function safeEvaluate(e: Expr, env: Map<string, Value>): Value | null {
   const v = evaluate(e, env);
-  return !v.exact && !Number.isFinite(v.v) && !(v.v === Infinity || v.v === -Infinity) ? null : v;
+  return !v.exact && Number.isNaN(v.v) ? null : v;
 }
 
 /** Value equality of two parsed expressions, trying percent readings when asked. */
 function exprEqual(a: Expr, b: Expr, percent: boolean, options: GradeOptions): boolean {
   const names = [...new Set([...freeVariables(a), ...freeVariables(b)])].sort();
-  const scales: Array<[Value, Value]> = [[real(1), real(1)]];
-  if (percent) {
-    scales.push([{ exact: true, n: 1n, d: 100n }, real(1)], [real(1), {
-      exact: true,
-      n: 1n,
-      d: 100n,
-    }]);
-  }
+  const one: Value = { exact: true, n: 1n, d: 1n };
+  const hundredth: Value = { exact: true, n: 1n, d: 100n };
+  const scales: Array<[Value, Value]> = [[one, one]];
+  if (percent) scales.push([hundredth, one], [one, hundredth]);
   const envs = names.length === 0
     ? [new Map<string, Value>()]
     : samplePoints(names, options.points ?? 4);
@@ -161,9 +157,7 @@ function exprEqual(a: Expr, b: Expr, percent: boolean, options: GradeOptions): b
       const x = safeEvaluate(a, env);
       const y = safeEvaluate(b, env);
       if (x === null || y === null) continue;
-      const xs = percent ? OPS.mul(x, sa) : x;
-      const ys = percent ? OPS.mul(y, sb) : y;
-      if (!valuesEqual(xs, ys, options)) return false;
+      if (!valuesEqual(OPS.mul(x, sa), OPS.mul(y, sb), options)) return false;
       compared++;
     }
     return compared >= Math.min(2, envs.length);
