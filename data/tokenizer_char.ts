@@ -13,6 +13,8 @@
  * @module
  */
 
+import type { Tokenizer } from "./tokenizer.ts";
+
 /** Fixed ids of the special tokens; characters start right after them. */
 export const SPECIAL_IDS = { PAD: 0, BOS: 1, EOS: 2 } as const;
 
@@ -42,9 +44,15 @@ export interface DecodeOptions {
 }
 
 /** A tokenizer that maps each character of a fixed alphabet to one id. */
-export class CharTokenizer {
+export class CharTokenizer implements Tokenizer {
   /** Characters in id order, after the special tokens. */
   readonly alphabet: string;
+  /** `<bos>` id (always 1). */
+  readonly bosId: number = SPECIAL_IDS.BOS;
+  /** `<eos>` id (always 2). */
+  readonly eosId: number = SPECIAL_IDS.EOS;
+  /** `<pad>` id (always 0). */
+  readonly padId: number = SPECIAL_IDS.PAD;
   readonly #ids: Map<string, number>;
 
   /**

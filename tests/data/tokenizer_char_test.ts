@@ -13,6 +13,7 @@ Deno.test("tinyAimeTokenizer() has fixed special ids and at most 40 symbols", ()
   assert.equal(tok.vocabSize, 3 + TINY_AIME_ALPHABET.length);
   assert.ok(tok.vocabSize <= 40);
   assert.equal(tok.vocab()[tok.encode("0")[0]], "0");
+  assert.deepEqual([tok.padId, tok.bosId, tok.eosId], [0, 1, 2]);
 });
 
 Deno.test("CharTokenizer.encode() and decode() round-trip with bos and eos", () => {
