@@ -163,7 +163,9 @@ const reduceOp = (op: string): InferRule => (inputs, attrs) => {
   if (!axes) throw new ShapeError(op, inputs, "axes must be a constant");
   const norm = new Set(axes.map((a) => normAxis(a, x.shape.length)));
   for (const a of norm) {
-    if (a < 0 || a >= x.shape.length) throw new ShapeError(op, inputs, `axis ${a} out of range`);
+    if (a < 0 || a >= x.shape.length) {
+      throw new ShapeError(op, inputs, `axis ${a} is out of range for rank ${x.shape.length}`);
+    }
   }
   const shape = x.shape.flatMap((d, i) => (norm.has(i) ? (keep ? [1] : []) : [d]));
   const dtype = op === "ArgMax" ? "int64" : x.dtype;
@@ -181,7 +183,11 @@ function matmulShape(op: string, inputs: readonly (Value | null)[]): Shape {
   const k1 = as[as.length - 1];
   const k2 = bs[bs.length - 2];
   if (broadcastDim(k1, k2) === undefined || (isStatic(k1) && isStatic(k2) && k1 !== k2)) {
-    throw new ShapeError(op, inputs, `inner dims differ: ${k1} vs ${k2}`);
+    throw new ShapeError(
+      op,
+      inputs,
+      `inner dims differ: A's last dim is ${k1}, B's second-to-last is ${k2} (expected equal)`,
+    );
   }
   const batch = broadcastShapes(as.slice(0, -2), bs.slice(0, -2));
   if (!batch) {
@@ -319,7 +325,12 @@ function concatShape(
     if (v.dtype !== xs[0].dtype) throw new ShapeError(op, inputs, "inputs must share one dtype");
     v.shape.forEach((d, i) => {
       if (i !== axis && isStatic(d) && isStatic(xs[0].shape[i]) && d !== xs[0].shape[i]) {
-        throw new ShapeError(op, inputs, `dim ${i} differs: ${d} vs ${xs[0].shape[i]}`);
+        throw new ShapeError(
+          op,
+          inputs,
+          `dim ${i} differs: ${xs[0].name} has ${xs[0].shape[i]}, ${v.name} has ${d} ` +
+            `(all dims but axis ${axis} must match)`,
+        );
       }
     });
     const d = v.shape[axis];
@@ -463,7 +474,12 @@ function gemmShape(
   const [m, ka] = attrInt(attrs, "transA", 0) ? [a.shape[1], a.shape[0]] : a.shape;
   const [kb, n] = attrInt(attrs, "transB", 0) ? [b.shape[1], b.shape[0]] : b.shape;
   if (isStatic(ka) && isStatic(kb) && ka !== kb) {
-    throw new ShapeError(op, inputs, `inner dims differ: ${ka} vs ${kb}`);
+    throw new ShapeError(
+      op,
+      inputs,
+      `inner dims differ: op(A) is ${formatShape([m, ka])}, op(B) is ${formatShape([kb, n])} ` +
+        `(transA=${attrInt(attrs, "transA", 0)}, transB=${attrInt(attrs, "transB", 0)})`,
+    );
   }
   const c = inputs[2];
   if (c && !broadcastShapes([m, n], c.shape)) {
@@ -532,7 +548,13 @@ export const INFER: Readonly<Record<string, InferRule>> = {
     const to = attrs.to;
     const dtype = to && to.kind === "int" ? dtypeOfCode(to.value) : undefined;
     if (!dtype) {
-      throw new ShapeError("Cast", inputs, "attribute to must be a supported ONNX dtype code");
+      throw new ShapeError(
+        "Cast",
+        inputs,
+        `attribute to = ${to?.value} is not a supported ONNX dtype code; expected one of ${
+          Object.entries(ONNX_DTYPE).map(([k, v]) => `${v} (${k})`).join(", ")
+        }`,
+      );
     }
     return [{ dtype, shape: x.shape }];
   },
@@ -548,7 +570,8 @@ export const INFER: Readonly<Record<string, InferRule>> = {
       throw new ShapeError(
         "Transpose",
         inputs,
-        `perm ${formatShape(perm)} is not a permutation of rank ${x.shape.length}`,
+        `perm ${formatShape(perm)} is not a permutation of rank ${rank}; expected each of ` +
+          `0..${rank - 1} once`,
       );
     }
     return [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]) }];
@@ -572,7 +595,11 @@ export const INFER: Readonly<Record<string, InferRule>> = {
       need(inputs[1], "GatherElements", inputs, "indices"),
     ];
     if (data.shape.length !== idx.shape.length) {
-      throw new ShapeError("GatherElements", inputs, "data and indices must have the same rank");
+      throw new ShapeError(
+        "GatherElements",
+        inputs,
+        `data and indices must have the same rank, got ${data.shape.length} and ${idx.shape.length}`,
+      );
     }
     return [{ dtype: data.dtype, shape: idx.shape }];
   },
