@@ -446,10 +446,13 @@ function viewAs(dtype: DType, buffer: ArrayBuffer): TensorData {
   }
 }
 
-/** bf16 is the top half of an f32: shift the 16 bits back into place. */
+/**
+ * bf16 is the top half of an f32: shift the 16 bits back into place. Int32 views keep the loop in
+ * small-integer arithmetic (a Uint32 store of `x << 16` would convert through a double).
+ */
 function bf16ToF32(chunk: Uint8Array, out: Float32Array, at: number): void {
   const src = new Uint16Array(chunk.buffer, chunk.byteOffset, chunk.length >> 1);
-  const dst = new Uint32Array(out.buffer, out.byteOffset + at * 4, src.length);
+  const dst = new Int32Array(out.buffer, out.byteOffset + at * 4, src.length);
   for (let i = 0; i < src.length; i++) dst[i] = src[i] << 16;
 }
 
@@ -650,12 +653,14 @@ const FLOAT32_ENCODERS: Readonly<Record<Float32Storage, (src: Float32Array) => U
  * them into infinities.
  */
 function f32ToBf16(src: Float32Array): Uint8Array {
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  // Int32 view: the bit tricks stay in small-integer arithmetic; `>>> 16` of a negative sum
+  // still yields the right top 16 bits.
+  const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
   const out = new Uint16Array(src.length);
   for (let i = 0; i < bits.length; i++) {
-    const u = bits[i];
-    if ((u & 0x7fffffff) > 0x7f800000) out[i] = (u >>> 16) | 0x7fc0;
-    else out[i] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+    const w = bits[i];
+    if ((w & 0x7fffffff) > 0x7f800000) out[i] = (w >>> 16) | 0x7fc0;
+    else out[i] = (w + 0x7fff + ((w >>> 16) & 1)) >>> 16;
   }
   return new Uint8Array(out.buffer);
 }
