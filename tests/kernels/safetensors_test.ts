@@ -181,6 +181,7 @@ Deno.test("writeSafetensors() converts large bf16 tensors across chunk boundarie
   });
   const back = (await readSafetensors(path)).get("big")!.data as Float32Array;
   assert.deepEqual(bitsOf(back), bitsOf(data));
+  await Deno.remove(path); // 10 MB: do not let reruns pile these up
 });
 
 Deno.test("writeSafetensors() produces lazy tensors one at a time, in data order", async () => {
