@@ -84,6 +84,8 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   const values = await readPreset(presetPath, presetsDir, []);
   const origin = `preset ${preset}`;
   const problems = validateValues(values, origin);
+  // Keys below a section that already has a problem are not reported again as missing.
+  const reported = problems.map((problem) => problem.match(/"([^"]+)"/)?.[1] ?? "");
 
   const sets = [...(options.sets ?? [])];
   if (options.device !== undefined) sets.push(`runtime.device=${options.device}`);
@@ -93,10 +95,12 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   }
   for (const [path, spec] of configSchema()) {
     if (getPath(values, path) !== undefined) continue;
-    if (spec.default !== undefined) setPath(values, path, structuredClone(spec.default));
-    else {problems.push(
-        `config key "${path}" is missing (${origin}): expected ${describeExpected(spec)}`,
-      );}
+    if (spec.default !== undefined) {
+      setPath(values, path, structuredClone(spec.default));
+    } else if (!reported.some((bad) => path.startsWith(`${bad}.`))) {
+      const expected = describeExpected(spec);
+      problems.push(`config key "${path}" is missing (${origin}): expected ${expected}`);
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { preset, presetPath, overrides: options.sets ?? [], values };
@@ -249,8 +253,9 @@ function unknownKey(path: string, valueText: string): string {
     }
   }
   const valid = childNames(level).join(", ");
+  const where = parts.length === 1 ? "" : ` in "${path}"`;
   return level === ""
-    ? `unknown config section "${parts[0]}" in "${path}" = ${valueText}; valid sections: ${valid}`
+    ? `unknown config section "${parts[0]}"${where} = ${valueText}; valid sections: ${valid}`
     : `unknown config key "${path}" = ${valueText}; valid keys under "${level}": ${valid}`;
 }
 

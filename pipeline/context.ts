@@ -6,13 +6,11 @@
  */
 
 import type { PipelineNode } from "./graph.ts";
+import { createMetricsSink } from "./metrics.ts";
 import { createProgress } from "./progress.ts";
 import { Rng } from "./rng.ts";
-import type { Artifact, Device, Logger, MetricsWriter, StageContext } from "./stage.ts";
+import type { Artifact, Device, Logger, StageContext } from "./stage.ts";
 import type { Manifest } from "./store.ts";
-
-/** Name of the metrics rows file inside an artifact. */
-export const METRICS_FILE = "metrics.jsonl";
 
 /**
  * Wrap a committed artifact for a downstream stage.
@@ -56,7 +54,9 @@ export interface BuiltContext {
   ctx: StageContext;
   /** Summary metrics gathered by `ctx.metrics.summary`. */
   summary: Record<string, unknown>;
-  /** Flush and close the metrics file. */
+  /** After `run` succeeded: put the metrics rows into the artifact directory. */
+  finish(): void;
+  /** After `run` failed: close the metrics file. */
   close(): void;
 }
 
@@ -90,20 +90,7 @@ export function buildContext(node: PipelineNode, options: BuildContextOptions): 
     warn: (message) => write(`[${node.id}] warning: ${message}`),
   };
 
-  const summary: Record<string, unknown> = {};
-  let metricsFile: Deno.FsFile | null = null;
-  const metrics: MetricsWriter = {
-    log(row) {
-      metricsFile ??= Deno.openSync(`${options.outDir}/${METRICS_FILE}`, {
-        append: true,
-        create: true,
-      });
-      metricsFile.writeSync(encoder.encode(JSON.stringify(row) + "\n"));
-    },
-    summary(values) {
-      Object.assign(summary, structuredClone(values));
-    },
-  };
+  const metrics = createMetricsSink(options.scratchDir, node.id);
 
   const upstream: Record<string, Artifact[]> = {};
   for (const [stage, nodes] of node.upstream) {
@@ -122,7 +109,7 @@ export function buildContext(node: PipelineNode, options: BuildContextOptions): 
     log,
     progress: (total, label = "") =>
       createProgress(total, { label: label ? `[${node.id}] ${label}` : `[${node.id}]` }),
-    metrics,
+    metrics: metrics.writer,
     upstream,
     input(stage) {
       const list = upstream[stage];
@@ -143,10 +130,8 @@ export function buildContext(node: PipelineNode, options: BuildContextOptions): 
   };
   return {
     ctx,
-    summary,
-    close() {
-      metricsFile?.close();
-      metricsFile = null;
-    },
+    summary: metrics.summary,
+    finish: () => metrics.finish(options.outDir),
+    close: metrics.close,
   };
 }

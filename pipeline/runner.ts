@@ -124,7 +124,7 @@ export async function runGraph(
       });
       return;
     }
-    built.close();
+    built.finish();
     const seconds = (performance.now() - t0) / 1000;
     const manifest = await options.store.commit(outDir, {
       stage,

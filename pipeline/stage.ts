@@ -114,8 +114,15 @@ export interface Progress {
 
 /** Metrics of a node: rows over time and a final summary. */
 export interface MetricsWriter {
+  /** Rows logged so far in this artifact (save it in checkpoints, for `resume`). */
+  readonly count: number;
   /** Append one row (e.g. one training step) to `metrics.jsonl` in the artifact. */
   log(row: Readonly<Record<string, number | string | boolean | null>>): void;
+  /**
+   * When resuming from a checkpoint, keep the first `rows` rows logged by the interrupted
+   * attempt (the `count` saved in the checkpoint). Call before the first `log`.
+   */
+  resume(rows: number): void;
   /** Merge final summary values into `manifest.json`'s `metrics`. */
   summary(values: Readonly<Record<string, unknown>>): void;
 }

@@ -244,3 +244,56 @@ Deno.test("dag prints a text tree and a Mermaid flowchart of the nodes", async (
   assert.match(mermaid.stdout, /n3\["train\[method=sent,seed=1\]"\]/);
   assert.equal(mermaid.stdout.match(/-->/g)?.length, 6);
 });
+
+Deno.test("the CLI rejects an unknown flag by name and lists the valid flags", async () => {
+  const result = await sent(["reproduce", "--forse"]);
+  assert.equal(result.code, 2);
+  assert.match(
+    result.stderr,
+    /sent: unknown flag "--forse"; valid flags: --preset, --set, --device, --store, --jobs, --dry-run, --verify, --force, --mermaid, --help/,
+  );
+  const misplaced = await sent(["reproduce", "--mermaid"]);
+  assert.equal(misplaced.code, 2);
+  assert.match(
+    misplaced.stderr,
+    /flag --mermaid does not apply here; valid flags for reproduce: --preset, --set, --device, --store, --jobs, --dry-run, --verify/,
+  );
+  const command = await sent(["reproduse"]);
+  assert.match(
+    command.stderr,
+    /unknown command "reproduse"; valid commands: reproduce, stage, status, dag, gc, report, publish, help/,
+  );
+  const jobs = await sent(["reproduce", "--jobs", "0"]);
+  assert.match(jobs.stderr, /--jobs 0: expected a positive integer/);
+  const device = await sent(["reproduce", "--device", "tpu"]);
+  assert.match(device.stderr, /--device tpu: expected one of cpu, webgpu, cuda/);
+  assert.equal(device.code, 2);
+});
+
+Deno.test("the CLI says clearly what is not implemented yet and exits 2", async () => {
+  const real = await sent(["reproduce"], { script: "pipeline/cli.ts" });
+  assert.equal(real.code, 2);
+  assert.match(
+    real.stderr,
+    /sent reproduce: not implemented yet: no stages are registered \(stages\/mod\.ts exports an empty list\)/,
+  );
+  const realStatus = await sent(["status"], { script: "pipeline/cli.ts" });
+  assert.equal(realStatus.code, 2);
+  const report = await sent(["report"]);
+  assert.equal(report.code, 2);
+  assert.match(
+    report.stderr,
+    /sent report: not implemented yet: it runs the "report" stage, which is not registered in .*fixture\/mod\.ts \(registered: source, scale, tally, train, evaluate, summary\)/,
+  );
+  const publish = await sent(["publish"]);
+  assert.match(publish.stderr, /not implemented yet: it runs the "publish" stage/);
+  const stage = await sent(["stage", "score"]);
+  assert.equal(stage.code, 2);
+  assert.match(
+    stage.stderr,
+    /stage "score" is not implemented yet: no stage by that name is registered/,
+  );
+  const help = await sent(["--help"], { script: "pipeline/cli.ts" });
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /usage: deno task sent <command> \[flags\]/);
+});

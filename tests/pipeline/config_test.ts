@@ -1,0 +1,186 @@
+/** Config: presets, overrides and schema errors that name the key, the value and the expectation. */
+
+import assert from "node:assert/strict";
+import { ConfigError, getPath, loadConfig } from "../../pipeline/config.ts";
+import {
+  configSchema,
+  describeExpected,
+  registerConfigSection,
+} from "../../pipeline/config_schema.ts";
+import { makeTestDir } from "../_tmp.ts";
+import { sent } from "./_harness.ts";
+
+async function problemsOf(promise: Promise<unknown>): Promise<readonly string[]> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+async function preset(name: string, yaml: string): Promise<string> {
+  const path = `${await makeTestDir(`config-${name}`)}/${name}.yaml`;
+  await Deno.writeTextFile(path, yaml);
+  return path;
+}
+
+Deno.test("loadConfig() loads the tiny preset and every core key validates", async () => {
+  const config = await loadConfig();
+  assert.equal(config.preset, "tiny");
+  assert.deepEqual(getPath(config.values, "train.methods"), ["grpo", "sent"]);
+  assert.deepEqual(getPath(config.values, "runtime.seeds"), [1, 2]);
+  assert.equal(getPath(config.values, "base.model.width"), 192);
+  for (const path of configSchema().keys()) {
+    if (!path.startsWith("fixture.")) {
+      assert.notEqual(getPath(config.values, path), undefined, path);
+    }
+  }
+});
+
+Deno.test("loadConfig() applies typed --set overrides and --device", async () => {
+  const config = await loadConfig({
+    sets: [
+      "train.lr=3e-4",
+      "runtime.seeds=[1, 2, 3]",
+      "train.methods=sent,grpo,cov",
+      "curriculum.resetReference=false",
+    ],
+    device: "webgpu",
+  });
+  assert.equal(getPath(config.values, "train.lr"), 0.0003);
+  assert.deepEqual(getPath(config.values, "runtime.seeds"), [1, 2, 3]);
+  assert.deepEqual(getPath(config.values, "train.methods"), ["sent", "grpo", "cov"]);
+  assert.equal(getPath(config.values, "curriculum.resetReference"), false);
+  assert.equal(getPath(config.values, "runtime.device"), "webgpu");
+});
+
+Deno.test("loadConfig() rejects bad --set values naming the key, the value and the expected type", async () => {
+  const problems = await problemsOf(loadConfig({
+    sets: [
+      "train.lr=fast",
+      "train.groupSize=2.5",
+      "runtime.seeds=1,x",
+      "runtime.device=gpu",
+      "train.lr",
+    ],
+  }));
+  assert.deepEqual(problems, [
+    '--set train.lr=fast: config key "train.lr" got "fast"; expected a number ≥ 0',
+    '--set train.groupSize=2.5: config key "train.groupSize" got "2.5"; expected an integer ≥ 2',
+    '--set runtime.seeds=1,x: config key "runtime.seeds" got "1,x"; expected a list (at least 1) of integers ≥ 0',
+    '--set runtime.device=gpu: config key "runtime.device" got "gpu"; expected one of cpu, webgpu, cuda',
+    "--set train.lr: expected key=value, e.g. --set train.lr=0.0003",
+  ]);
+});
+
+Deno.test("loadConfig() rejects an unknown --set key and lists the valid keys at its level", async () => {
+  const [unknown] = await problemsOf(loadConfig({ sets: ["train.lrr=1"] }));
+  assert.match(
+    unknown,
+    /^--set train\.lrr=1: unknown config key "train\.lrr" = "1"; valid keys under "train": adamBeta1, adamBeta2, checkpointEvery, clipHigh, clipLow, epochs, gradClip, groupSize, klCoef, lr, maxResponseTokens, methods, miniBatches, promptsPerStep, temperature, topP, weightDecay$/,
+  );
+  const [nested] = await problemsOf(loadConfig({ sets: ["base.model.depth=3"] }));
+  assert.match(
+    nested,
+    /unknown config key "base\.model\.depth" = "3"; valid keys under "base\.model": context, ffn, heads, layers, width$/,
+  );
+  const [section] = await problemsOf(loadConfig({ sets: ["base.model=3"] }));
+  assert.match(section, /"base\.model" is a section; set one of its keys: base\.model\.context, /);
+});
+
+Deno.test("loadConfig() reports every problem of a preset file: unknown key and section, bad value, wrong shape", async () => {
+  const path = await preset(
+    "bad",
+    [
+      "extends: tiny",
+      "train:",
+      "  lrr: 0.1",
+      "  lr: -1",
+      "trian:",
+      "  lr: 1",
+      "score: 3",
+      "runtime:",
+      "  device: tpu",
+    ].join("\n"),
+  );
+  const problems = await problemsOf(loadConfig({ preset: path }));
+  assert.deepEqual(
+    [...problems].sort(),
+    [
+      `unknown config key "train.lrr" = 0.1 (preset ${path}); valid keys under "train": adamBeta1, adamBeta2, checkpointEvery, clipHigh, clipLow, epochs, gradClip, groupSize, klCoef, lr, maxResponseTokens, methods, miniBatches, promptsPerStep, temperature, topP, weightDecay`,
+      `config key "train.lr" = -1 (preset ${path}): expected a number ≥ 0`,
+      `unknown config section "trian" = {"lr":1} (preset ${path}); valid sections: base, curriculum, data, evaluate, ${
+        configSchema().has("fixture.scale") ? "fixture, " : ""
+      }report, runtime, score, train`,
+      `config key "score" = 3 (preset ${path}): expected a section with keys maxTokens, samples, temperature, topP`,
+      `config key "runtime.device" = "tpu" (preset ${path}): expected one of cpu, webgpu, cuda`,
+    ].sort(),
+  );
+});
+
+Deno.test("loadConfig() names missing required keys, and an extends chain overrides its parent", async () => {
+  const lone = await preset("lone", "data:\n  task: aime-style\n");
+  const problems = await problemsOf(loadConfig({ preset: lone }));
+  assert.ok(
+    problems.includes(
+      `config key "data.seed" is missing (preset ${lone}): expected an integer ≥ 0`,
+    ),
+  );
+  assert.ok(!problems.some((p) => p.includes('"data.task"')));
+
+  const child = await preset("child", "extends: tiny\ntrain:\n  methods: [cov]\n");
+  const config = await loadConfig({ preset: child });
+  assert.deepEqual(getPath(config.values, "train.methods"), ["cov"]);
+  assert.equal(getPath(config.values, "train.groupSize"), 8);
+});
+
+Deno.test("loadConfig() lists the available presets for an unknown preset name", async () => {
+  const [problem] = await problemsOf(loadConfig({ preset: "huge" }));
+  assert.match(problem, /^unknown preset "huge"; available presets: .*tiny/);
+});
+
+Deno.test("registerConfigSection() adds keys with defaults and refuses duplicates, strays and bad defaults", async () => {
+  registerConfigSection("demo", {
+    "demo.size": { type: "int", min: 1, default: 4, doc: "Items per batch." },
+  });
+  assert.equal(getPath((await loadConfig()).values, "demo.size"), 4);
+  assert.equal(getPath((await loadConfig({ sets: ["demo.size=9"] })).values, "demo.size"), 9);
+  assert.throws(
+    () => registerConfigSection("demo", { "demo.size": { type: "int", doc: "again" } }),
+    /key "demo\.size" is already registered; pass \{ override: true \} to replace it/,
+  );
+  assert.throws(
+    () => registerConfigSection("demo", { "other.x": { type: "int", doc: "stray" } }),
+    /key "other\.x" is outside the section/,
+  );
+  assert.throws(
+    () =>
+      registerConfigSection("demo", {
+        "demo.rate": { type: "number", min: 0, default: -1, doc: "bad" },
+      }),
+    /default of "demo\.rate" is -1; expected a number ≥ 0/,
+  );
+});
+
+Deno.test("describeExpected() words every type for error messages", () => {
+  const schema = configSchema();
+  assert.equal(describeExpected(schema.get("train.lr")!), "a number ≥ 0");
+  assert.equal(describeExpected(schema.get("train.topP")!), "a number in [0, 1]");
+  assert.equal(describeExpected(schema.get("curriculum.resetReference")!), "true or false");
+  assert.equal(describeExpected(schema.get("report.title")!), "a string");
+  assert.equal(
+    describeExpected(schema.get("train.methods")!),
+    "a list (at least 1) of values from grpo, en, adv, mask, clip, cov, high_en, sent",
+  );
+});
+
+Deno.test("the CLI prints config problems with the key path and exits 2", async () => {
+  const result = await sent(["reproduce", "--set", "train.lr=abc", "--set", "runtime.seeds=-1"]);
+  assert.equal(result.code, 2);
+  assert.match(
+    result.stderr,
+    /sent reproduce: invalid config:\n {2}--set train\.lr=abc: config key "train\.lr" got "abc"; expected a number ≥ 0\n {2}--set runtime\.seeds=-1: .*expected a list \(at least 1\) of integers ≥ 0/,
+  );
+});
