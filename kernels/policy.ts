@@ -1,0 +1,646 @@
+/**
+ * A policy at run time: one Qwen2 model's weights plus its compiled programs (prefill, decode,
+ * score, forward), fed the same weight tensors on every run.
+ *
+ * Weights are held as float32 host arrays under their HF names. On the CPU EP a fed host array is
+ * read in place, so no run copies the weights; replacing them after a training step is a pointer
+ * swap (`setWeights`). Programs are compiled on first use and cached per kind.
+ *
+ * Token batches are row-major `[batch, length]` arrays with an attention mask (1 = real token)
+ * and position ids that count real tokens only, so a left-padded prompt sees the same positions
+ * as the unpadded one (see {@link padBatch}).
+ *
+ * @example
+ * ```ts
+ * import { initWeights, padBatch, Policy } from "./policy.ts";
+ * import { tinyPolicyConfig } from "./transformer.ts";
+ * const config = tinyPolicyConfig(32);
+ * const policy = Policy.create(config, initWeights(config, { seed: 1 }));
+ * const batch = padBatch([[1, 5, 6], [1, 7]], { padId: 0 });
+ * const { logits } = await policy.prefill(batch); // [2, 32], last position of each row
+ * await policy.release();
+ * ```
+ *
+ * @module
+ */
+
+import type { ConstTensor } from "./ir.ts";
+import {
+  buildDecoderGraph,
+  type CacheMode,
+  KV_NAMES,
+  parameterShapes,
+  qwen2ConfigFromHF,
+  qwen2ConfigToHF,
+} from "./transformer.ts";
+import type { Qwen2Config } from "./transformer.ts";
+import { chosenLogProb, tokenEntropy } from "./fused.ts";
+import { GraphBuilder } from "./builder.ts";
+import {
+  buildLossGraph,
+  declareWeights,
+  decoder,
+  lmHead,
+  type LossBuilder,
+} from "./transformer.ts";
+import type { Graph } from "./ir.ts";
+import { compile, type Device, HostTensor, type Program, type Tensor } from "./session.ts";
+import { CheckpointError, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import type { Float32Storage } from "./safetensors.ts";
+import { counterUniform, streamKey } from "./counter_rng.ts";
+import type { AdamWOptions } from "./adamw.ts";
+import { buildTrainStep, Trainer, type TrainerOptions, type TrainStep } from "./train_step.ts";
+
+// ----- token batches ------------------------------------------------------------------------------
+
+/** Sequences of one batch, padded to one length. */
+export interface TokenBatch {
+  /** Rows. */
+  readonly batch: number;
+  /** Columns (the padded length). */
+  readonly length: number;
+  /** Token ids [batch, length]; pads hold the pad id. */
+  readonly ids: BigInt64Array;
+  /** 1 for real tokens, 0 for padding [batch, length]. */
+  readonly mask: Int32Array;
+  /** Position of each token among its row's real tokens (0 for pads) [batch, length]. */
+  readonly positions: Int32Array;
+}
+
+/** Options of {@link padBatch}. */
+export interface PadOptions {
+  /** Id written into padding. */
+  padId: number;
+  /** `left` (default) aligns the ends, as generation needs; `right` aligns the starts. */
+  side?: "left" | "right";
+  /** Pad to at least this length (default: the longest sequence). */
+  length?: number;
+}
+
+/**
+ * Pad token sequences into a batch with mask and position ids.
+ *
+ * @param sequences Token ids per row (each non-empty).
+ * @param options Pad id, side and length.
+ * @returns The batch.
+ */
+export function padBatch(
+  sequences: readonly (readonly number[])[],
+  options: PadOptions,
+): TokenBatch {
+  const batch = sequences.length;
+  const length = Math.max(options.length ?? 0, ...sequences.map((s) => s.length));
+  const ids = new BigInt64Array(batch * length).fill(BigInt(options.padId));
+  const mask = new Int32Array(batch * length);
+  const positions = new Int32Array(batch * length);
+  sequences.forEach((seq, r) => {
+    if (seq.length === 0) throw new Error(`padBatch(): sequence ${r} is empty`);
+    const start = options.side === "right" ? 0 : length - seq.length;
+    seq.forEach((id, k) => {
+      ids[r * length + start + k] = BigInt(id);
+      mask[r * length + start + k] = 1;
+      positions[r * length + start + k] = k;
+    });
+  });
+  return { batch, length, ids, mask, positions };
+}
+
+function batchFeeds(batch: TokenBatch): Record<string, HostTensor> {
+  const dims = [batch.batch, batch.length];
+  return {
+    input_ids: new HostTensor("int64", dims, batch.ids),
+    attention_mask: new HostTensor("int32", dims, batch.mask),
+    position_ids: new HostTensor("int32", dims, batch.positions),
+  };
+}
+
+// ----- weights ------------------------------------------------------------------------------------
+
+/** Options of {@link initWeights}. */
+export interface InitOptions {
+  /** Seed of the initial values. */
+  seed: number | string;
+  /** Standard deviation of matrices (HF `initializer_range`); default 0.02. */
+  std?: number;
+}
+
+/**
+ * Random initial weights as HF initialises Qwen2: matrices ~ N(0, std²), biases 0, norm scales 1.
+ * Deterministic in the seed.
+ *
+ * @param config The architecture.
+ * @param options Seed and standard deviation.
+ * @returns Weights by HF name.
+ */
+export function initWeights(config: Qwen2Config, options: InitOptions): Map<string, Float32Array> {
+  const std = options.std ?? 0.02;
+  const out = new Map<string, Float32Array>();
+  for (const [name, shape] of parameterShapes(config)) {
+    const n = shape.reduce((a, d) => a * d, 1);
+    const data = new Float32Array(n);
+    if (name.endsWith("norm.weight")) data.fill(1);
+    else if (shape.length === 2) {
+      const key = streamKey(options.seed, "init", name);
+      for (let i = 0; i < n; i += 2) {
+        // Box–Muller on two counter-based uniforms: a pair of independent normals.
+        const u1 = 1 - counterUniform(key, i);
+        const u2 = counterUniform(key, i + 1);
+        const r = std * Math.sqrt(-2 * Math.log(u1));
+        data[i] = r * Math.cos(2 * Math.PI * u2);
+        if (i + 1 < n) data[i + 1] = r * Math.sin(2 * Math.PI * u2);
+      }
+    }
+    out.set(name, data);
+  }
+  return out;
+}
+
+/** Whether AdamW's weight decay applies to a weight: matrices yes, biases and norm scales no. */
+export function decays(name: string): boolean {
+  return !name.endsWith(".bias") && !name.endsWith("norm.weight");
+}
+
+function checkWeights(
+  where: string,
+  config: Qwen2Config,
+  weights: ReadonlyMap<string, Float32Array>,
+): Map<string, HostTensor> {
+  const shapes = parameterShapes(config);
+  const problems: string[] = [];
+  const out = new Map<string, HostTensor>();
+  for (const [name, shape] of shapes) {
+    const data = weights.get(name);
+    const n = shape.reduce((a, d) => a * d, 1);
+    if (!data) problems.push(`missing tensor ${name}: expected float32 [${shape.join(",")}]`);
+    else if (!(data instanceof Float32Array) || data.length !== n) {
+      problems.push(
+        `tensor ${name} has ${data.length} ${data.constructor.name} elements, expected a ` +
+          `Float32Array of ${n} ([${shape.join(",")}])`,
+      );
+    } else out.set(name, new HostTensor("float32", shape, data));
+  }
+  for (const name of weights.keys()) {
+    if (!shapes.has(name)) problems.push(`unexpected tensor ${name}`);
+  }
+  if (problems.length > 0) throw new Error(`${where}:\n  ${problems.join("\n  ")}`);
+  return out;
+}
+
+// ----- graphs of the programs ---------------------------------------------------------------------
+
+/** The programs a policy compiles, by kind. */
+export type ProgramKind = "prefill" | "decode" | "decode_concat" | "forward" | "score";
+
+/** Options of {@link buildScoreGraph}. */
+export interface ScoreOptions {
+  /** Divide logits by this before the softmax (the sampling temperature); default 1. */
+  temperature?: number;
+}
+
+/**
+ * The score graph: full sequences → per-token log-prob of the next token and entropy of the
+ * next-token distribution, for positions 0 … T−2 (predicting tokens 1 … T−1). Uses the fused
+ * log-prob and entropy graphs of `fused.ts`.
+ *
+ * Outputs: `logprobs` [batch, seq − 1] and `entropy` [batch, seq − 1].
+ *
+ * @param config The architecture.
+ * @param options Temperature.
+ * @returns The graph.
+ */
+export function buildScoreGraph(config: Qwen2Config, options: ScoreOptions = {}): Graph {
+  const b = new GraphBuilder("qwen2_score");
+  const ids = b.input("input_ids", "int64", ["batch_size", "sequence_length"]);
+  const mask = b.input("attention_mask", "int32", ["batch_size", "sequence_length"]);
+  const positions = b.input("position_ids", "int32", ["batch_size", "sequence_length"]);
+  const w = declareWeights(b, config);
+  const { hidden } = decoder(b, config, w, { ids, mask, positions }, "none");
+  const logits = lmHead(b, config, w, b.slice(hidden, [0], [-1], [1])); // [B, T−1, V]
+  const next = b.slice(ids, [1], [2 ** 31 - 1], [1]); // [B, T−1]
+  const t = { temperature: options.temperature };
+  b.output(chosenLogProb(b, logits, next, t), "logprobs");
+  b.output(tokenEntropy(b, logits, t), "entropy");
+  return b.build();
+}
+
+const GRAPHS: Readonly<Record<ProgramKind, (c: Qwen2Config) => Graph>> = {
+  prefill: (c) => buildDecoderGraph(c, { cache: "none", logits: "last", name: "qwen2_prefill" }),
+  decode: (c) => buildDecoderGraph(c, { cache: "slots", logits: "last", name: "qwen2_decode" }),
+  decode_concat: (c) =>
+    buildDecoderGraph(c, { cache: "concat", logits: "last", name: "qwen2_decode_concat" }),
+  forward: (c) => buildDecoderGraph(c, { cache: "none", logits: "all", name: "qwen2_forward" }),
+  score: (c) => buildScoreGraph(c),
+};
+
+// ----- the runtime ------------------------------------------------------------------------------
+
+/** Options of {@link Policy.create} and {@link Policy.load}. */
+export interface PolicyOptions {
+  /** Execution provider; default cpu. */
+  device?: Device;
+  /** ORT intra-op threads; default the machine's core count. */
+  threads?: number;
+}
+
+/** Keys and values of every layer, [B, K, n, E] each, as host arrays. */
+export interface KvArrays {
+  readonly keys: Float32Array[];
+  readonly values: Float32Array[];
+  /** n: positions held. */
+  readonly length: number;
+}
+
+/** What prefill returns. */
+export interface PrefillResult {
+  /** Logits of each row's last position [batch, vocab]. */
+  readonly logits: Float32Array;
+  /** The prompt's keys and values (n = the batch's padded length). */
+  readonly kv: KvArrays;
+}
+
+/** Inputs of one slot-cache decode step (see `CacheMode` "slots" in transformer.ts). */
+export interface SlotStep {
+  /** Rows. */
+  readonly batch: number;
+  /** Cache slots C. */
+  readonly slots: number;
+  /** The token fed to each row [batch]. */
+  readonly ids: BigInt64Array;
+  /** Its position [batch]. */
+  readonly positions: Int32Array;
+  /** 1 for each filled slot [batch, slots]. */
+  readonly slotMask: Int32Array;
+  /** Per layer, keys and values [batch, K, slots, E] (read in place). */
+  readonly cache: KvArrays;
+}
+
+/** What a slot-cache decode step returns. */
+export interface SlotStepResult {
+  /** Logits [batch, vocab]. */
+  readonly logits: Float32Array;
+  /** The new token's key and value per layer, [batch, K, 1, E] each. */
+  readonly kv: KvArrays;
+}
+
+/** Inputs of one Optimum-style decode step (past → present). */
+export interface ResidentStep {
+  /** Rows. */
+  readonly batch: number;
+  /** The token fed to each row [batch]. */
+  readonly ids: BigInt64Array;
+  /** Its position [batch]. */
+  readonly positions: Int32Array;
+  /** Mask over past + this token [batch, length]. */
+  readonly mask: Int32Array;
+  /** Past length + 1. */
+  readonly length: number;
+}
+
+/** Logits plus per-layer present tensors (key, value, key, value, … by layer). */
+export interface ResidentResult {
+  /** Logits of the last position [batch, vocab] (on the host). */
+  readonly logits: Float32Array;
+  /** `present.{i}.key`, `present.{i}.value` for i = 0 … L−1, resident on webgpu. */
+  readonly present: Tensor[];
+}
+
+/** Per-token scores of full sequences. */
+export interface ScoreResult {
+  /** log p(token t+1 | tokens ≤ t) [batch, length − 1]. */
+  readonly logprobs: Float32Array;
+  /** Entropy of the next-token distribution at t [batch, length − 1]. */
+  readonly entropy: Float32Array;
+}
+
+/** A model's weights plus its compiled programs. */
+export class Policy {
+  /** The architecture. */
+  readonly config: Qwen2Config;
+  readonly device: Device;
+  readonly threads: number;
+  #weights: Map<string, HostTensor>;
+  #programs = new Map<string, Promise<Program>>();
+
+  private constructor(config: Qwen2Config, weights: Map<string, HostTensor>, o: PolicyOptions) {
+    this.config = config;
+    this.#weights = weights;
+    this.device = o.device ?? "cpu";
+    this.threads = o.threads ?? navigator.hardwareConcurrency;
+  }
+
+  /**
+   * A policy from weights in memory.
+   *
+   * @param config The architecture.
+   * @param weights Float32 weights by HF name (kept, not copied).
+   * @param options Device and threads.
+   * @returns The policy.
+   * @throws Error listing every missing, misshapen or unexpected tensor.
+   */
+  static create(
+    config: Qwen2Config,
+    weights: ReadonlyMap<string, Float32Array>,
+    options: PolicyOptions = {},
+  ): Policy {
+    return new Policy(config, checkWeights("Policy.create", config, weights), options);
+  }
+
+  /**
+   * Load an HF checkpoint directory: `config.json` plus `model.safetensors` or shards. 16-bit
+   * weights are converted to float32. Tensor names and shapes are checked against the config
+   * before any data is read.
+   *
+   * @param dir The checkpoint directory.
+   * @param options Device and threads.
+   * @returns The policy.
+   * @throws ConfigError for a bad config; CheckpointError naming each missing, misshapen or
+   *   unexpected tensor.
+   */
+  static async load(dir: string, options: PolicyOptions = {}): Promise<Policy> {
+    const configText = await Deno.readTextFile(`${dir}/config.json`).catch((e) => {
+      throw new CheckpointError(dir, [`cannot read config.json: ${(e as Error).message}`]);
+    });
+    const config = qwen2ConfigFromHF(JSON.parse(configText));
+    const { tensors } = await loadCheckpoint(dir, {
+      expect: parameterShapes(config),
+      // Old exports carry RoPE buffers; tied checkpoints sometimes repeat the embedding as lm_head.
+      allowExtra: (name) =>
+        name.endsWith("rotary_emb.inv_freq") ||
+        (config.tieWordEmbeddings && name === "lm_head.weight"),
+    });
+    const weights = new Map<string, Float32Array>();
+    for (const [name, t] of tensors) weights.set(name, asFloat32(dir, name, t));
+    return Policy.create(config, weights, options);
+  }
+
+  /**
+   * Save as an HF checkpoint directory (`config.json` + safetensors) that `transformers` opens.
+   *
+   * @param dir Destination directory.
+   * @param options Storage dtype of the weights (default F32) and extra config keys.
+   */
+  async save(
+    dir: string,
+    options: { float32As?: Float32Storage; config?: Record<string, unknown> } = {},
+  ): Promise<void> {
+    const tensors = new Map(
+      [...this.#weights].map(([name, t]) => [name, { dtype: t.dtype, dims: t.dims, data: t.data }]),
+    );
+    const hf = qwen2ConfigToHF(this.config, {
+      ...(options.float32As === "BF16" ? { torch_dtype: "bfloat16" } : {}),
+      ...options.config,
+    });
+    await saveCheckpoint(dir, hf, tensors, { float32As: options.float32As });
+  }
+
+  /** The weights by HF name (the arrays the programs read; do not modify during a run). */
+  get weights(): ReadonlyMap<string, Float32Array> {
+    return new Map([...this.#weights].map(([n, t]) => [n, t.data as Float32Array]));
+  }
+
+  /**
+   * Replace the weights (e.g. after a training step); programs stay compiled.
+   *
+   * @param weights Every weight by HF name.
+   */
+  setWeights(weights: ReadonlyMap<string, Float32Array>): void {
+    this.#weights = checkWeights("Policy.setWeights", this.config, weights);
+  }
+
+  /**
+   * The compiled program of a kind (compiled on first use).
+   *
+   * @param kind Which graph.
+   * @returns The program.
+   */
+  program(kind: ProgramKind): Promise<Program> {
+    let p = this.#programs.get(kind);
+    if (!p) {
+      const graph = GRAPHS[kind](this.config);
+      // Under webgpu the cache outputs of prefill and Optimum-style decode stay on the GPU.
+      const residentOutputs = kind === "prefill" || kind === "decode_concat"
+        ? graph.outputs.map((v) => v.name).filter((n) => n.startsWith("present."))
+        : [];
+      p = compile(graph, { device: this.device, threads: this.threads, residentOutputs });
+      this.#programs.set(kind, p);
+    }
+    return p;
+  }
+
+  /** Weight feeds of one run. */
+  #weightFeeds(): Record<string, Tensor> {
+    return Object.fromEntries(this.#weights);
+  }
+
+  /**
+   * Run the prompt through the model: logits of each row's last position and the keys and values
+   * of every position (for the decode cache).
+   *
+   * @param batch Left-padded prompts.
+   * @returns Last-position logits and the prompt's cache.
+   */
+  async prefill(batch: TokenBatch): Promise<PrefillResult> {
+    const program = await this.program("prefill");
+    const out = await program.run({ ...batchFeeds(batch), ...this.#weightFeeds() });
+    return { logits: floats(out.host("logits")), kv: this.#kvOut(out, "none", batch.length) };
+  }
+
+  /**
+   * One decode step against a host-held slot cache: the cache is read in place, and only the new
+   * token's keys and values come back (the caller writes them into a free slot).
+   *
+   * @param step Tokens, positions, slot mask and cache.
+   * @returns Logits and the new keys and values.
+   */
+  async decode(step: SlotStep): Promise<SlotStepResult> {
+    const program = await this.program("decode");
+    const { numKvHeads: K, headDim: E } = this.config;
+    const feeds: Record<string, Tensor> = {
+      input_ids: new HostTensor("int64", [step.batch, 1], step.ids),
+      attention_mask: new HostTensor("int32", [step.batch, step.slots], step.slotMask),
+      position_ids: new HostTensor("int32", [step.batch, 1], step.positions),
+      ...this.#weightFeeds(),
+    };
+    const dims = [step.batch, K, step.slots, E];
+    for (let i = 0; i < this.config.numLayers; i++) {
+      feeds[KV_NAMES.slots.input!(i, "key")] = new HostTensor("float32", dims, step.cache.keys[i]);
+      feeds[KV_NAMES.slots.input!(i, "value")] = new HostTensor(
+        "float32",
+        dims,
+        step.cache.values[i],
+      );
+    }
+    const out = await program.run(feeds);
+    return { logits: floats(out.host("logits")), kv: this.#kvOut(out, "slots", 1) };
+  }
+
+  /**
+   * Prefill whose keys and values stay where the program leaves them: on the GPU under webgpu
+   * (`present.*` as resident outputs), on the host otherwise.
+   *
+   * @param batch Left-padded prompts.
+   * @returns Last-position logits and the present tensors.
+   */
+  async prefillResident(batch: TokenBatch): Promise<ResidentResult> {
+    const program = await this.program("prefill");
+    const out = await program.run({ ...batchFeeds(batch), ...this.#weightFeeds() });
+    return { logits: floats(out.host("logits")), present: this.#present(out, "none") };
+  }
+
+  /**
+   * One Optimum-style decode step: `past_key_values.*` in, `present.*` (past ‖ new) out, kept
+   * on the GPU under webgpu. The caller disposes `past` once it is replaced.
+   *
+   * @param step Tokens, positions and mask (past + 1 columns).
+   * @param past Present tensors of the previous step.
+   * @returns Logits and the new present tensors.
+   */
+  async decodeResident(step: ResidentStep, past: readonly Tensor[]): Promise<ResidentResult> {
+    const program = await this.program("decode_concat");
+    const feeds: Record<string, Tensor> = {
+      input_ids: new HostTensor("int64", [step.batch, 1], step.ids),
+      attention_mask: new HostTensor("int32", [step.batch, step.length], step.mask),
+      position_ids: new HostTensor("int32", [step.batch, 1], step.positions),
+      ...this.#weightFeeds(),
+    };
+    for (let i = 0; i < this.config.numLayers; i++) {
+      feeds[KV_NAMES.concat.input!(i, "key")] = past[2 * i];
+      feeds[KV_NAMES.concat.input!(i, "value")] = past[2 * i + 1];
+    }
+    const out = await program.run(feeds);
+    return { logits: floats(out.host("logits")), present: this.#present(out, "concat") };
+  }
+
+  #present(out: { get(name: string): Tensor }, cache: CacheMode): Tensor[] {
+    const names = KV_NAMES[cache];
+    return Array.from({ length: this.config.numLayers }, (_, i) => [
+      out.get(names.output(i, "key")),
+      out.get(names.output(i, "value")),
+    ]).flat();
+  }
+
+  /**
+   * Logits of every position (no cache); for tests and analysis.
+   *
+   * @param batch Token batch.
+   * @returns Logits [batch, length, vocab].
+   */
+  async forward(batch: TokenBatch): Promise<Float32Array> {
+    const program = await this.program("forward");
+    const out = await program.run({ ...batchFeeds(batch), ...this.#weightFeeds() });
+    return floats(out.host("logits"));
+  }
+
+  /**
+   * Per-token log-probs and entropies of full sequences (temperature 1).
+   *
+   * @param batch Token batch (either padding side).
+   * @returns Scores for positions 0 … length − 2.
+   */
+  async score(batch: TokenBatch): Promise<ScoreResult> {
+    const program = await this.program("score");
+    const out = await program.run({ ...batchFeeds(batch), ...this.#weightFeeds() });
+    return { logprobs: floats(out.host("logprobs")), entropy: floats(out.host("entropy")) };
+  }
+
+  #kvOut(
+    out: { host(name: string): HostTensor },
+    cache: CacheMode,
+    length: number,
+  ): KvArrays {
+    const keys: Float32Array[] = [];
+    const values: Float32Array[] = [];
+    for (let i = 0; i < this.config.numLayers; i++) {
+      keys.push(floats(out.host(KV_NAMES[cache].output(i, "key"))));
+      values.push(floats(out.host(KV_NAMES[cache].output(i, "value"))));
+    }
+    return { keys, values, length };
+  }
+
+  /** Free every compiled program. */
+  async release(): Promise<void> {
+    const programs = [...this.#programs.values()];
+    this.#programs.clear();
+    for (const p of programs) await (await p).release();
+  }
+}
+
+function floats(t: HostTensor): Float32Array {
+  return t.data as Float32Array;
+}
+
+function asFloat32(dir: string, name: string, t: ConstTensor): Float32Array {
+  if (t.data instanceof Float32Array) return t.data;
+  throw new CheckpointError(dir, [`tensor ${name} is ${t.dtype}; expected a floating dtype`]);
+}
+
+// ----- training -----------------------------------------------------------------------------------
+
+/** Options of {@link policyTrainStep}: AdamW hyperparameters and the graph name. */
+export interface PolicyTrainOptions extends AdamWOptions {
+  /** Graph name. */
+  name?: string;
+}
+
+/**
+ * A whole training step for the policy as one graph: forward, the given loss, backward with
+ * respect to every weight, global-norm clipping and AdamW (weight decay on matrices only).
+ * Run it with `Trainer` (train_step.ts); `policyFromTrainer` reads the weights back.
+ *
+ * @param config The architecture.
+ * @param loss The loss builder (e.g. `nextTokenLoss`).
+ * @param options AdamW hyperparameters.
+ * @returns The train step.
+ */
+export function policyTrainStep(
+  config: Qwen2Config,
+  loss: LossBuilder,
+  options: PolicyTrainOptions = {},
+): TrainStep {
+  const graph = buildLossGraph(config, loss, { name: options.name });
+  const params = [...parameterShapes(config).keys()].map((name) => ({ name, decay: decays(name) }));
+  return buildTrainStep(graph, { ...options, params });
+}
+
+/**
+ * Start a `Trainer` on a policy's current weights.
+ *
+ * @param policy The policy (its weights are the initial parameters; they are not modified).
+ * @param step From {@link policyTrainStep}.
+ * @param options Device and threads (default the policy's).
+ * @returns The trainer.
+ */
+export function trainerFor(
+  policy: Policy,
+  step: TrainStep,
+  options: TrainerOptions = {},
+): Promise<Trainer> {
+  const params: Record<string, HostTensor> = {};
+  for (const [name, shape] of parameterShapes(policy.config)) {
+    params[name] = new HostTensor("float32", shape, policy.weights.get(name)!.slice());
+  }
+  return Trainer.create(step, params, {
+    device: options.device ?? policy.device,
+    threads: options.threads ?? policy.threads,
+    webgpuDriver: options.webgpuDriver,
+  });
+}
+
+/**
+ * The trained weights of a trainer, by HF name (downloaded from the device when resident).
+ *
+ * @param trainer A trainer from {@link trainerFor}.
+ * @param config The architecture.
+ * @returns Float32 weights, ready for `Policy.create` or `setWeights`.
+ */
+export async function trainedWeights(
+  trainer: Trainer,
+  config: Qwen2Config,
+): Promise<Map<string, Float32Array>> {
+  const state = await trainer.state();
+  const out = new Map<string, Float32Array>();
+  for (const name of parameterShapes(config).keys()) {
+    out.set(name, state.get(name)!.data as Float32Array);
+  }
+  return out;
+}
