@@ -1,0 +1,43 @@
+/** The benchmark harness: suite registry, JSON shape, missing suites. */
+
+import assert from "node:assert/strict";
+import type { SuiteReport } from "../../pipeline/bench.ts";
+import { PIPELINE_FLAGS, ROOT } from "./_harness.ts";
+
+const DENO = Deno.permissions.querySync({ name: "run", command: "deno" }).state === "granted"
+  ? "deno"
+  : Deno.execPath();
+
+async function bench(args: string[]) {
+  const out = await new Deno.Command(DENO, {
+    args: ["run", ...PIPELINE_FLAGS, "--allow-run=deno", "pipeline/bench.ts", ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+Deno.test("bench.ts pipeline --json --quick prints one {suite, machine, results} object", async () => {
+  const result = await bench(["pipeline", "--json", "--quick"]);
+  assert.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trim().split("\n");
+  assert.equal(lines.length, 1);
+  const report: SuiteReport = JSON.parse(lines[0]);
+  assert.equal(report.suite, "pipeline");
+  assert.deepEqual(Object.keys(report.machine), ["cpu", "cores", "memoryGiB", "os", "deno", "ort"]);
+  assert.deepEqual(report.results.map((r) => [r.name, r.unit]), [
+    ["pipeline.cached_reproduce_s", "s"],
+    ["pipeline.hash_mb_s", "MB/s"],
+  ]);
+  for (const r of report.results) {
+    assert.ok(r.value > 0 && r.reference! > 0 && r.ratio! > 0 && r.target, JSON.stringify(r));
+  }
+});
+
+Deno.test("bench.ts names unknown suites and lists the registered ones", async () => {
+  const result = await bench(["pipelin"]);
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /bench: unknown suite "pipelin"; suites: pipeline, engine, model/);
+});
