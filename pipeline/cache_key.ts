@@ -25,7 +25,7 @@ export interface NodeInputs {
   config: unknown;
   /** Upstream node id → its cache key. */
   upstream: Record<string, string>;
-  /** ORT version, device, dtype, Deno version. */
+  /** Engine version, ORT version, device, dtype, Deno version. */
   engine: EngineFingerprint;
 }
 

@@ -302,6 +302,7 @@ async function runPipeline(inv: Invocation, stageName: string | null): Promise<n
         inv.err(`took over a stale store lock of ${describeHolder(holder)}: ${reason}`),
     });
   }
+  const removeSignalHandlers = lock ? releaseOnSignal(lock, inv) : () => {};
   try {
     const previous = await readLockFile(stateDir);
     let recordPath = "";
@@ -364,6 +365,7 @@ async function runPipeline(inv: Invocation, stageName: string | null): Promise<n
     inv.out(summaryLine(outcomes, seconds, recordPath));
     return failed ? EXIT.stageFailed : EXIT.ok;
   } finally {
+    removeSignalHandlers();
     await lock?.release();
   }
 }
@@ -478,6 +480,26 @@ async function loadPipeline(inv: Invocation, stageName: string | null): Promise<
     return EXIT.usage;
   }
   return { config, graph, ...storeOf(inv) };
+}
+
+/**
+ * On Ctrl-C or SIGTERM, release the store lock before exiting, so the next run need not wait
+ * for it to go stale. Unfinished work stays in the store's .tmp/ (removed by the next run) and
+ * in scratch directories (resumed by the next run).
+ */
+function releaseOnSignal(lock: StoreLock, inv: Invocation): () => void {
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((signal) => {
+    const handler = () => {
+      lock.releaseSync();
+      inv.err(`sent ${inv.command}: interrupted (${signal}); store lock released`);
+      Deno.exit(signal === "SIGINT" ? 130 : 143);
+    };
+    Deno.addSignalListener(signal, handler);
+    return { signal, handler };
+  });
+  return () =>
+    handlers.forEach(({ signal, handler }) => Deno.removeSignalListener(signal, handler));
 }
 
 function storeOf(inv: Invocation): { store: ArtifactStore; stateDir: string } {

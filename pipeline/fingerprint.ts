@@ -11,13 +11,29 @@
  * can load heavy modules lazily inside `run` (keeping CLI start-up fast) and still have them in
  * its fingerprint.
  *
+ * The engine's own files (this `pipeline/` folder) are not followed: a stage that imports
+ * `pipeline/stage.ts` or `pipeline/config_schema.ts` would otherwise be invalidated by every
+ * edit of the engine, docs included. The engine enters keys instead through
+ * {@link ENGINE_VERSION}, bumped by hand when an engine change alters what stages compute.
+ *
  * Engine: ONNX Runtime version (read from the installed package.json, without loading the
- * native addon), execution provider, dtype and Deno version.
+ * native addon), execution provider, dtype, Deno version and {@link ENGINE_VERSION}.
  *
  * @module
  */
 
 import { sha256File } from "./hash.ts";
+
+/**
+ * Version of the pipeline engine as far as results are concerned. Bump it when a change under
+ * `pipeline/` changes what stages compute (for example the RNG in rng.ts, or what `ctx` hands
+ * to stages); every cache key changes with it. Changes that do not affect results (docs, CLI,
+ * status output) leave it alone, so they do not rerun anything.
+ */
+export const ENGINE_VERSION = "1";
+
+/** The engine's folder: its files are covered by {@link ENGINE_VERSION}, not by code fingerprints. */
+const ENGINE_DIR = new URL("./", import.meta.url).pathname;
 
 /** The code a stage runs. */
 export interface CodeFingerprint {
@@ -29,6 +45,8 @@ export interface CodeFingerprint {
 
 /** The engine a stage runs on. */
 export interface EngineFingerprint {
+  /** {@link ENGINE_VERSION}. */
+  pipeline: string;
   /** onnxruntime-node version. */
   ort: string;
   /** Execution provider (`runtime.device`). */
@@ -96,6 +114,7 @@ export async function codeFingerprint(
     for (const specifier of scanned.specifiers) {
       if (specifier.startsWith("./") || specifier.startsWith("../")) {
         const target = new URL(specifier, `file://${path}`).pathname;
+        if (target.startsWith(ENGINE_DIR)) continue; // the engine: covered by ENGINE_VERSION
         if (!seen.has(target)) {
           seen.add(target);
           pending.push(target);
@@ -194,7 +213,7 @@ export interface EngineFingerprintOptions {
 }
 
 /**
- * Fingerprint the engine: ORT version, device, dtype, Deno version.
+ * Fingerprint the engine: pipeline engine version, ORT version, device, dtype, Deno version.
  *
  * The ORT version comes from `node_modules/onnxruntime-node/package.json` when installed; before
  * the first install it falls back to the version pinned in deno.json (the same string once
@@ -207,6 +226,7 @@ export async function engineFingerprint(
   options: EngineFingerprintOptions,
 ): Promise<EngineFingerprint> {
   return {
+    pipeline: ENGINE_VERSION,
     ort: await ortVersion(options.root),
     device: options.device,
     dtype: options.dtype,

@@ -17,7 +17,9 @@
  *   (artifact dirs, manifests, `readJson`), `scratchDir` (kept per cache key across killed or
  *   failed attempts: put checkpoints there and resume from them), `rng` (xoshiro128** seeded
  *   from the node id; `rng.fork(...)` for independent sub-streams), `log`, `progress(total)`,
- *   `metrics.log(row)` (→ `metrics.jsonl`) and `metrics.summary(values)` (→ manifest),
+ *   `metrics.log(row)` (→ `metrics.jsonl`; after resuming from a checkpoint,
+ *   `metrics.resume(countSavedInCheckpoint)` keeps the earlier rows) and
+ *   `metrics.summary(values)` (→ manifest),
  *   `config`, `params`, `device`, `key`.
  *
  * Stages add their config keys with `registerConfigSection` (typed table: type, bounds, enum
@@ -28,8 +30,10 @@
  * ## Cache key
  *
  * sha256 of canonical JSON of: stage name, fan-out params, code fingerprint (the stage module
- * and its local import closure; npm packages by pinned specifier), config slice, upstream
- * keys, engine fingerprint (ORT version, device, dtype, Deno version).
+ * and its local import closure, not following imports into `pipeline/` itself; npm packages by
+ * pinned specifier), config slice, upstream keys, engine fingerprint (`ENGINE_VERSION` of
+ * fingerprint.ts — bump it when an engine change alters results —, ORT version, device, dtype,
+ * Deno version).
  *
  * ## Files
  *
@@ -87,6 +91,7 @@ export {
 export {
   type CodeFingerprint,
   codeFingerprint,
+  ENGINE_VERSION,
   type EngineFingerprint,
   engineFingerprint,
 } from "./fingerprint.ts";

@@ -2,9 +2,9 @@
  * The stage API: what a stage declares and what its `run(ctx)` receives.
  *
  * A stage is a named, cached function of (its config slice, its fan-out parameters, its
- * upstream artifacts) → one artifact directory. Import `defineStage` from this file (not from
- * `mod.ts`): the file a stage imports becomes part of its code fingerprint, and this one is
- * small and changes rarely.
+ * upstream artifacts) → one artifact directory. Import `defineStage` from this file; imports
+ * into `pipeline/` are not part of a stage's code fingerprint (the engine is versioned by
+ * `ENGINE_VERSION` in fingerprint.ts), so engine edits do not rerun stages.
  *
  * @example
  * ```ts

@@ -37,6 +37,8 @@ export interface StoreLock {
   path: string;
   /** Release the lock (removes the file). */
   release(): Promise<void>;
+  /** Release the lock synchronously (for signal handlers that exit right after). */
+  releaseSync(): void;
 }
 
 /** Options for {@link acquireStoreLock}. */
@@ -169,15 +171,32 @@ function holdLock(path: string, me: LockHolder, heartbeatMs: number): StoreLock 
   }, heartbeatMs);
   Deno.unrefTimer(timer);
   let released = false;
+  const isMine = (current: LockHolder | null) =>
+    current !== null && current.pid === me.pid && current.startedAt === me.startedAt;
   return {
     path,
     async release() {
       if (released) return;
       released = true;
       clearInterval(timer);
-      const current = await readHolder(path);
-      if (current !== null && current.pid === me.pid && current.startedAt === me.startedAt) {
-        await Deno.remove(path).catch(() => {});
+      if (isMine(await readHolder(path))) await Deno.remove(path).catch(() => {});
+    },
+    releaseSync() {
+      if (released) return;
+      released = true;
+      clearInterval(timer);
+      let current: LockHolder | null = null;
+      try {
+        current = JSON.parse(Deno.readTextFileSync(path));
+      } catch {
+        // Unreadable: not ours to remove.
+      }
+      if (isMine(current)) {
+        try {
+          Deno.removeSync(path);
+        } catch {
+          // Already gone.
+        }
       }
     },
   };

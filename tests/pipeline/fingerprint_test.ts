@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import {
   codeFingerprint,
+  ENGINE_VERSION,
   engineFingerprint,
   importSpecifiers,
 } from "../../pipeline/fingerprint.ts";
@@ -97,4 +98,16 @@ Deno.test("engineFingerprint() reads the ORT version from package metadata, with
   assert.equal(engine.device, "webgpu");
   assert.equal(engine.dtype, "float16");
   assert.equal(engine.deno, Deno.version.deno);
+  assert.equal(engine.pipeline, ENGINE_VERSION);
+});
+
+Deno.test("codeFingerprint() does not follow imports into the engine folder pipeline/", async () => {
+  const fingerprint = await codeFingerprint(new URL("./fixture/train.ts", import.meta.url).href, {
+    root: ROOT,
+    importMap: {},
+  });
+  assert.deepEqual(Object.keys(fingerprint.files), [
+    "tests/pipeline/fixture/_shared.ts",
+    "tests/pipeline/fixture/train.ts",
+  ]);
 });

@@ -150,3 +150,24 @@ async function readUntil(
   }
   throw new Error(`pattern ${pattern} did not appear in:\n${text}`);
 }
+
+Deno.test("reproduce interrupted by SIGTERM releases the store lock, and the next run resumes", async () => {
+  const dir = await makeTestDir("runner-term");
+  const pause = `${dir}/pause`;
+  await Deno.writeTextFile(pause, "");
+  const child = spawnSent(["reproduce", "--store", `${dir}/store`], {
+    env: { SENT_FIXTURE_PAUSE: pause },
+  });
+  await waitForFile(`${pause}.reached`);
+  child.kill("SIGTERM");
+  const out = await child.output();
+  assert.equal(out.code, 143);
+  assert.match(
+    new TextDecoder().decode(out.stderr),
+    /interrupted \(SIGTERM\); store lock released/,
+  );
+  await assert.rejects(Deno.stat(`${dir}/store/.lock`), Deno.errors.NotFound);
+  const next = await sentOk(["reproduce", "--store", `${dir}/store`]);
+  assert.doesNotMatch(next.stderr, /stale store lock/);
+  assert.match(next.stderr, /resuming from step 3/);
+});

@@ -13,7 +13,7 @@ const before: NodeInputs = {
   },
   config: { train: { lr: 0.001, groupSize: 8 } },
   upstream: { "data": "1111111111111111" },
-  engine: { ort: "1.30.0", device: "cpu", dtype: "float32", deno: "2.9.6" },
+  engine: { pipeline: "1", ort: "1.30.0", device: "cpu", dtype: "float32", deno: "2.9.6" },
 };
 
 Deno.test("explainChange() names engine fields, config keys, source files, packages and upstream nodes", () => {

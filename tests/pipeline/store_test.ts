@@ -16,7 +16,13 @@ function draft(key = KEY): ManifestDraft {
     code: { files: {}, packages: [] },
     config: {},
     upstream: {},
-    engine: { ort: "1.30.0", device: "cpu", dtype: "float32", deno: Deno.version.deno },
+    engine: {
+      pipeline: "1",
+      ort: "1.30.0",
+      device: "cpu",
+      dtype: "float32",
+      deno: Deno.version.deno,
+    },
   };
   const now = new Date().toISOString();
   return {
