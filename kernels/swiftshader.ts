@@ -72,7 +72,7 @@ const DRIVERS: readonly string[] = ["auto", "system", "swiftshader"];
 
 let active: WebGpuDriverInfo | undefined;
 // Kept open for the life of the process: closing would unload the loader under Dawn.
-let loaderLibrary: Deno.DynamicLibrary<Record<string, never>> | undefined;
+const preloaded: Deno.DynamicLibrary<Record<string, never>>[] = [];
 
 /**
  * Choose and prepare the Vulkan driver for the WebGPU EP; call before the first WebGPU session.
@@ -139,7 +139,7 @@ function useSwiftShader(dir: string): WebGpuDriverInfo {
     Deno.mkdirSync(RUNTIME_DIR, { recursive: true, mode: 0o700 });
     Deno.env.set("XDG_RUNTIME_DIR", RUNTIME_DIR);
   }
-  loaderLibrary = Deno.dlopen(loader, {});
+  preloaded.push(Deno.dlopen(loader, {}));
   return { driver: "swiftshader", icdFile, loader };
 }
 
@@ -233,9 +233,4 @@ function readTar(buf: Uint8Array): Map<string, Uint8Array> {
     off += 512 + Math.ceil(size / 512) * 512;
   }
   return files;
-}
-
-/** Keep the loader reachable for inspection (and so no linter calls it unused). */
-export function swiftShaderLoaded(): boolean {
-  return loaderLibrary !== undefined;
 }
