@@ -77,6 +77,20 @@ function powGrads(c: GradContext): (Value | null)[] {
   );
 }
 
+/** y = a·b: da = g·b, db = g·a; for a square (a = b) the one product g·a serves both inputs. */
+function mulGrads(c: GradContext): (Value | null)[] {
+  const [a, b] = [inp(c, 0), inp(c, 1)];
+  if (a.name === b.name) {
+    let ga: Value | undefined;
+    return each(c, (g) => (ga ??= c.b.mul(g, a)), (g) => (ga ??= c.b.mul(g, a)));
+  }
+  return each(
+    c,
+    (g) => toInput(c, c.b.mul(g, b), 0),
+    (g) => toInput(c, c.b.mul(g, a), 1),
+  );
+}
+
 /** Div: da = g/b; db = −(g/b)·y (= −g·a/b²), sharing g/b. */
 function divGrads(c: GradContext): (Value | null)[] {
   const b = c.b;
@@ -136,13 +150,7 @@ export const ELEMENTWISE_RULES: Readonly<Record<string, GradRule>> = {
   Add: rule("linear", (c) => each(c, (g) => toInput(c, g, 0), (g) => toInput(c, g, 1))),
   // y = a − b: da = g, db = −g.
   Sub: rule("linear", (c) => each(c, (g) => toInput(c, g, 0), (g) => c.b.neg(toInput(c, g, 1)))),
-  // y = a·b: da = g·b, db = g·a.
-  Mul: rule("uses-input", (c) =>
-    each(
-      c,
-      (g) => toInput(c, c.b.mul(g, inp(c, 1)), 0),
-      (g) => toInput(c, c.b.mul(g, inp(c, 0)), 1),
-    )),
+  Mul: rule("uses-input", mulGrads),
   Div: rule("uses-output", divGrads),
   Pow: rule("uses-input", powGrads),
   Neg: rule("linear", (c) => each(c, (g) => c.b.neg(g))),

@@ -74,6 +74,8 @@ export interface GradCase {
   readonly rtol?: number;
   /** Finite-difference step (defaults by dtype). */
   readonly eps?: number;
+  /** Why the case is not run (it stays in the table, listed as ignored). */
+  readonly skip?: string;
   /** Why backward ops that leave the WebGPU EP are accepted in this case. */
   readonly cpuFallback?: string;
 }

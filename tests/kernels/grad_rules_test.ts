@@ -33,6 +33,7 @@ const CASES: GradCase[] = [
   { op: "Pow", name: "constant exponent 2", inputs: [{ shape: [5] }], build: (b, [x]) => b.pow(x, f64(b, 2)) },
   { op: "Pow", name: "constant exponent -0.5", inputs: [{ shape: [5], gen: "positive" }], build: (b, [x]) => b.pow(x, f64(b, -0.5)) },
   { op: "Pow", name: "base and broadcast exponent", inputs: [{ shape: [2, 3], gen: "positive" }, { shape: [3] }], build: (b, [x, p]) => b.pow(x, p) },
+  { op: "Pow", name: "exponent gradient at a negative base", skip: "dL/dp = g·y·log(x) is undefined for x < 0; the rule is checked for x > 0 only", inputs: [{ shape: [3], gen: [-1, -2, -0.5] }, { shape: [] }], build: (b, [x, p]) => b.pow(x, p) },
   { op: "Neg", name: "matrix", inputs: [{ shape: [2, 3] }], build: (b, [x]) => b.neg(x) },
   { op: "Identity", name: "matrix", inputs: [{ shape: [2, 3] }], build: (b, [x]) => b.identity(x) },
   { op: "Cast", name: "float64 → float32 → float64", inputs: [{ shape: [2, 3] }], build: (b, [x]) => b.cast(b.mul(b.cast(x, "float32"), b.scalar(3)), "float64"), eps: 1e-2, atol: 1e-4 },
@@ -150,14 +151,18 @@ function attention(b: GraphBuilder, q: Value, k: Value): Value {
 }
 
 for (const c of CASES) {
-  Deno.test(`gradient of ${c.op} (${c.name}) matches central differences`, async () => {
-    const report = await gradcheck(c);
-    ok(report.checked > 0, "no element was checked");
+  Deno.test({
+    name: `gradient of ${c.op} (${c.name}) matches central differences`,
+    ignore: c.skip !== undefined,
+    fn: async () => {
+      const report = await gradcheck(c);
+      ok(report.checked > 0, "no element was checked");
+    },
   });
 }
 
 Deno.test("every differentiable op in GRAD_RULES has a gradient check", () => {
-  const covered = new Set(CASES.map((c) => c.op));
+  const covered = new Set(CASES.filter((c) => !c.skip).map((c) => c.op));
   const missing = Object.entries(GRAD_RULES)
     .filter(([op, r]) => r.grad && !covered.has(op))
     .map(([op]) => op);
