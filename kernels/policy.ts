@@ -242,6 +242,16 @@ export interface PolicyOptions {
   threads?: number;
 }
 
+/** Options of {@link Policy.save}. */
+export interface SavePolicyOptions {
+  /** Storage dtype of the weights: F32 (default, exact), BF16 or F16. */
+  float32As?: Float32Storage;
+  /** Shard the weights above this many bytes (default 5 GB, as transformers). */
+  maxShardBytes?: number;
+  /** Extra `config.json` keys (token ids, …). */
+  config?: Record<string, unknown>;
+}
+
 /** Keys and values of every layer, [B, K, n, E] each, as host arrays. */
 export interface KvArrays {
   readonly keys: Float32Array[];
@@ -377,12 +387,9 @@ export class Policy {
    * Save as an HF checkpoint directory (`config.json` + safetensors) that `transformers` opens.
    *
    * @param dir Destination directory.
-   * @param options Storage dtype of the weights (default F32) and extra config keys.
+   * @param options Storage dtype, shard size and extra config keys.
    */
-  async save(
-    dir: string,
-    options: { float32As?: Float32Storage; config?: Record<string, unknown> } = {},
-  ): Promise<void> {
+  async save(dir: string, options: SavePolicyOptions = {}): Promise<void> {
     const tensors = new Map(
       [...this.#weights].map(([name, t]) => [name, { dtype: t.dtype, dims: t.dims, data: t.data }]),
     );
@@ -390,7 +397,10 @@ export class Policy {
       ...(options.float32As === "BF16" ? { torch_dtype: "bfloat16" } : {}),
       ...options.config,
     });
-    await saveCheckpoint(dir, hf, tensors, { float32As: options.float32As });
+    await saveCheckpoint(dir, hf, tensors, {
+      float32As: options.float32As,
+      maxShardBytes: options.maxShardBytes,
+    });
   }
 
   /** The weights by HF name (the arrays the programs read; do not modify during a run). */
