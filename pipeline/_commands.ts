@@ -1,0 +1,418 @@
+/**
+ * The handlers behind the CLI's commands (cli.ts holds the command and flag tables): run the
+ * pipeline or one stage under the store lock, show status and the DAG, collect garbage.
+ *
+ * @module
+ */
+
+import { ConfigError, loadConfig, type ResolvedConfig } from "./config.ts";
+import { configSchema } from "./config_schema.ts";
+import { dagMermaid, dagText } from "./dag_view.ts";
+import { ortVersion } from "./fingerprint.ts";
+import { collectGarbage } from "./gc.ts";
+import { buildGraph, type PipelineGraph, withAncestors } from "./graph.ts";
+import {
+  type LockFile,
+  newRunId,
+  type NodeOutcome,
+  readLockFile,
+  type RunRecord,
+  writeLockFile,
+  writeRunRecord,
+} from "./records.ts";
+import { runGraph } from "./runner.ts";
+import { graphStatus } from "./staleness.ts";
+import type { CliOptions } from "./cli.ts";
+import type { Device } from "./stage.ts";
+import { ArtifactStore } from "./store.ts";
+import { acquireStoreLock, describeHolder, type StoreLock } from "./store_lock.ts";
+
+/** What a command handler receives. */
+export interface Invocation {
+  /** Command name. */
+  command: string;
+  /** The whole argument list (for the run record). */
+  argv: string[];
+  /** Parsed flag values. */
+  flags: Record<string, unknown>;
+  /** Arguments after the command. */
+  positionals: string[];
+  /** Stage registry and sinks given to `main`. */
+  options: CliOptions;
+  /** Project root. */
+  root: string;
+  /** Result lines (stdout). */
+  out: (text: string) => void;
+  /** Progress and error lines (stderr). */
+  err: (text: string) => void;
+}
+
+/** Exit codes: 0 ok, 1 a stage failed, 2 usage/config error or not implemented yet. */
+export const EXIT = { ok: 0, stageFailed: 1, usage: 2 } as const;
+
+/** A loaded pipeline: config, graph, store and state directory. */
+interface Loaded {
+  config: ResolvedConfig;
+  graph: PipelineGraph;
+  store: ArtifactStore;
+  stateDir: string;
+}
+
+/**
+ * `reproduce` (stageName null) or `stage NAME`: run the selected nodes and their ancestors under
+ * the store lock; write the run record and the lock file.
+ * @param inv The invocation.
+ * @param stageName Stage to run, or null for every node.
+ * @returns Exit code.
+ */
+export async function runPipeline(inv: Invocation, stageName: string | null): Promise<number> {
+  const jobs = parseJobs(inv);
+  if (jobs === null) return EXIT.usage;
+  const loaded = await loadPipeline(inv, stageName);
+  if (typeof loaded === "number") return loaded;
+  const { config, graph, store, stateDir } = loaded;
+  const targets = stageName === null
+    ? graph.nodes
+    : graph.nodes.filter((node) => node.stage.name === stageName);
+  const selected = withAncestors(graph, targets);
+  const force = new Set(inv.flags.force ? targets.map((node) => node.id) : []);
+  const dryRun = Boolean(inv.flags["dry-run"]);
+  const device = (config.values.runtime as { device: Device }).device;
+  inv.err(
+    `sent ${inv.command}${
+      stageName && inv.command === "stage" ? ` ${stageName}` : ""
+    }: ${selected.length} nodes · preset ${config.preset} · store ${store.root} · jobs ${jobs}${
+      dryRun ? " · dry run" : ""
+    }`,
+  );
+  const versions = await toolVersions(inv.root);
+  const runId = newRunId();
+  const startedAt = new Date().toISOString();
+  const t0 = performance.now();
+
+  let lock: StoreLock | null = null;
+  if (!dryRun) {
+    lock = await acquireStoreLock(`${store.root}/.lock`, {
+      command: [inv.command, ...inv.positionals].join(" "),
+      onWait: (holder) =>
+        inv.err(
+          `waiting for the store lock held by ${
+            describeHolder(holder)
+          }; it is released when that run ends`,
+        ),
+      onStale: (holder, reason) =>
+        inv.err(`took over a stale store lock of ${describeHolder(holder)}: ${reason}`),
+    });
+  }
+  const removeSignalHandlers = lock ? releaseOnSignal(lock, inv) : () => {};
+  try {
+    const previous = await readLockFile(stateDir);
+    let recordPath = "";
+    const record: RunRecord = {
+      id: runId,
+      argv: inv.argv,
+      preset: config.preset,
+      overrides: config.overrides,
+      startedAt,
+      finishedAt: "",
+      status: "running",
+      nodes: selected.map((node) => ({
+        node: node.id,
+        stage: node.stage.name,
+        key: node.key,
+        state: "planned",
+        reason: "",
+        seconds: 0,
+      })),
+      versions,
+    };
+    if (!dryRun) {
+      const removed = await store.cleanLeftovers();
+      if (removed > 0) {
+        inv.err(
+          `removed ${removed} unfinished artifact${
+            removed === 1 ? "" : "s"
+          } left by an interrupted run`,
+        );
+      }
+      recordPath = await writeRunRecord(stateDir, record);
+    }
+    const outcomes = await runGraph(selected, {
+      store,
+      runId,
+      jobs,
+      verify: Boolean(inv.flags.verify),
+      dryRun,
+      force,
+      device,
+      lock: previous,
+      versions,
+    });
+    const failed = outcomes.some((outcome) => outcome.state === "failed");
+    const seconds = (performance.now() - t0) / 1000;
+    if (!dryRun) {
+      record.nodes = outcomes;
+      record.status = failed ? "failed" : "ok";
+      record.finishedAt = new Date().toISOString();
+      await writeRunRecord(stateDir, record);
+      await writeLockFile(
+        stateDir,
+        nextLockFile(previous, graph, outcomes, {
+          runId,
+          preset: config.preset,
+          replaceAll: stageName === null && !failed,
+        }),
+      );
+    }
+    inv.out(summaryLine(outcomes, seconds, recordPath));
+    return failed ? EXIT.stageFailed : EXIT.ok;
+  } finally {
+    removeSignalHandlers();
+    await lock?.release();
+  }
+}
+
+/**
+ * `report` / `publish`: run the stage of that name, or say it is not implemented yet.
+ * @param inv The invocation.
+ * @param name Stage the command runs.
+ * @returns Exit code.
+ */
+export async function runNamedStage(inv: Invocation, name: string): Promise<number> {
+  if (!inv.options.stages.some((stage) => stage.name === name)) {
+    if (inv.options.stages.length === 0) return noStages(inv);
+    inv.err(
+      `sent ${inv.command}: not implemented yet: it runs the "${name}" stage, which is not registered in ${
+        registryName(inv)
+      } (registered: ${
+        inv.options.stages.map((stage) => stage.name).join(", ")
+      }); it comes in a later issue`,
+    );
+    return EXIT.usage;
+  }
+  return await runPipeline(inv, name);
+}
+
+/**
+ * `status`: cached / stale / new / missing per node, with reasons.
+ * @param inv The invocation.
+ * @returns Exit code.
+ */
+export async function showStatus(inv: Invocation): Promise<number> {
+  const loaded = await loadPipeline(inv, null);
+  if (typeof loaded === "number") return loaded;
+  const lock = await readLockFile(loaded.stateDir);
+  const statuses = await graphStatus(loaded.graph, loaded.store, lock);
+  inv.out(
+    lock
+      ? `compared with ${loaded.stateDir}/sent.lock.json (run ${lock.run}, ${lock.updatedAt})`
+      : `no sent.lock.json in ${loaded.stateDir} yet: nothing has run with this store`,
+  );
+  const width = Math.max(...statuses.map((status) => status.node.length));
+  for (const status of statuses) {
+    const detail = status.state === "cached" ? status.key.slice(0, 12) : status.reasons.join("; ");
+    inv.out(`${status.state.padEnd(8)} ${status.node.padEnd(width)}  ${detail}`);
+  }
+  const counts = countBy(statuses.map((status) => status.state));
+  inv.out(
+    `${statuses.length} nodes: ${
+      Object.entries(counts).map(([state, n]) => `${n} ${state}`).join(", ")
+    }`,
+  );
+  return EXIT.ok;
+}
+
+/**
+ * `dag`: the node graph as a text tree or Mermaid.
+ * @param inv The invocation.
+ * @returns Exit code.
+ */
+export async function showDag(inv: Invocation): Promise<number> {
+  const loaded = await loadPipeline(inv, null);
+  if (typeof loaded === "number") return loaded;
+  inv.out(inv.flags.mermaid ? dagMermaid(loaded.graph) : dagText(loaded.graph));
+  return EXIT.ok;
+}
+
+/**
+ * `gc`: remove unreferenced artifacts under the store lock (`--dry-run` only lists them).
+ * @param inv The invocation.
+ * @returns Exit code.
+ */
+export async function runGc(inv: Invocation): Promise<number> {
+  const { store, stateDir } = storeOf(inv);
+  const dryRun = Boolean(inv.flags["dry-run"]);
+  const lock = dryRun ? null : await acquireStoreLock(`${store.root}/.lock`, {
+    command: "gc",
+    onWait: (holder) => inv.err(`waiting for the store lock held by ${describeHolder(holder)}`),
+  });
+  try {
+    const result = await collectGarbage(store, { stateDir, dryRun });
+    for (const item of result.removed) {
+      inv.out(`${dryRun ? "would remove" : "removed"} ${item.what} (${formatBytes(item.bytes)})`);
+    }
+    const total = result.removed.reduce((sum, item) => sum + item.bytes, 0);
+    inv.out(
+      `${dryRun ? "would free" : "freed"} ${
+        formatBytes(total)
+      }; kept ${result.kept} referenced artifacts`,
+    );
+    return EXIT.ok;
+  } finally {
+    await lock?.release();
+  }
+}
+
+// ── helpers ──────────────────────────────────────────────────────────────────────────────
+
+async function loadPipeline(inv: Invocation, stageName: string | null): Promise<Loaded | number> {
+  if (inv.options.stages.length === 0) return noStages(inv);
+  if (stageName !== null && !inv.options.stages.some((stage) => stage.name === stageName)) {
+    inv.err(
+      `sent ${inv.command}: stage "${stageName}" is not implemented yet: no stage by that name is registered in ${
+        registryName(inv)
+      } (registered: ${inv.options.stages.map((stage) => stage.name).join(", ")})`,
+    );
+    return EXIT.usage;
+  }
+  const device = inv.flags.device as string | undefined;
+  const devices = configSchema().get("runtime.device")?.values ?? [];
+  if (device !== undefined && !devices.includes(device)) {
+    inv.err(`sent ${inv.command}: --device ${device}: expected one of ${devices.join(", ")}`);
+    return EXIT.usage;
+  }
+  let config: ResolvedConfig;
+  try {
+    config = await loadConfig({
+      preset: inv.flags.preset as string | undefined,
+      sets: (inv.flags.set as string[] | undefined) ?? [],
+      device,
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    inv.err(
+      `sent ${inv.command}: invalid config:\n${error.problems.map((p) => `  ${p}`).join("\n")}`,
+    );
+    return EXIT.usage;
+  }
+  let graph: PipelineGraph;
+  try {
+    graph = await buildGraph(inv.options.stages, config, { root: inv.root });
+  } catch (error) {
+    inv.err(`sent ${inv.command}: cannot build the pipeline: ${(error as Error).message}`);
+    return EXIT.usage;
+  }
+  return { config, graph, ...storeOf(inv) };
+}
+
+/**
+ * On Ctrl-C or SIGTERM, release the store lock before exiting, so the next run need not wait
+ * for it to go stale. Unfinished work stays in the store's .tmp/ (removed by the next run) and
+ * in scratch directories (resumed by the next run).
+ */
+function releaseOnSignal(lock: StoreLock, inv: Invocation): () => void {
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((signal) => {
+    const handler = () => {
+      lock.releaseSync();
+      inv.err(`sent ${inv.command}: interrupted (${signal}); store lock released`);
+      Deno.exit(signal === "SIGINT" ? 130 : 143);
+    };
+    Deno.addSignalListener(signal, handler);
+    return { signal, handler };
+  });
+  return () =>
+    handlers.forEach(({ signal, handler }) => Deno.removeSignalListener(signal, handler));
+}
+
+function storeOf(inv: Invocation): { store: ArtifactStore; stateDir: string } {
+  const given = (inv.flags.store as string | undefined) ?? ".sent/store";
+  const absolute = given.startsWith("/") ? given : `${Deno.cwd()}/${given}`;
+  const normalised = new URL(`file://${absolute}`).pathname.replace(/\/$/, "");
+  return {
+    store: new ArtifactStore(normalised),
+    stateDir: normalised.replace(/\/[^/]+$/, "") || "/",
+  };
+}
+
+function noStages(inv: Invocation): number {
+  inv.err(
+    `sent ${inv.command}: not implemented yet: no stages are registered (${
+      registryName(inv)
+    } exports an empty list); the real stages come from later issues`,
+  );
+  return EXIT.usage;
+}
+
+function registryName(inv: Invocation): string {
+  return inv.options.registryName ?? "stages/mod.ts";
+}
+
+function parseJobs(inv: Invocation): number | null {
+  const raw = inv.flags.jobs as string | undefined;
+  if (raw === undefined) return 1;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
+    inv.err(`sent ${inv.command}: --jobs ${raw}: expected a positive integer`);
+    return null;
+  }
+  return Number(raw);
+}
+
+function nextLockFile(
+  previous: LockFile | null,
+  graph: PipelineGraph,
+  outcomes: readonly NodeOutcome[],
+  options: { runId: string; preset: string; replaceAll: boolean },
+): LockFile {
+  const nodes = options.replaceAll ? {} : { ...(previous?.nodes ?? {}) };
+  for (const outcome of outcomes) {
+    if (!["cached", "ran", "recomputed"].includes(outcome.state)) continue;
+    const node = graph.byId.get(outcome.node)!;
+    nodes[node.id] = { stage: node.stage.name, key: node.key, inputs: node.inputs };
+  }
+  return {
+    format: 1,
+    run: options.runId,
+    updatedAt: new Date().toISOString(),
+    preset: options.preset,
+    nodes,
+  };
+}
+
+function summaryLine(
+  outcomes: readonly NodeOutcome[],
+  seconds: number,
+  recordPath: string,
+): string {
+  const counts = countBy(outcomes.map((outcome) => outcome.state));
+  const parts = Object.entries(counts).map(([state, n]) => `${n} ${state}`);
+  const record = recordPath ? ` · run record ${recordPath}` : "";
+  return `${outcomes.length} nodes: ${parts.join(", ")} · ${seconds.toFixed(2)} s${record}`;
+}
+
+async function toolVersions(root: string): Promise<Record<string, string>> {
+  return {
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    typescript: Deno.version.typescript,
+    onnxruntime: await ortVersion(root),
+    os: `${Deno.build.os}-${Deno.build.arch}`,
+  };
+}
+
+function countBy(items: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[item] = (counts[item] ?? 0) + 1;
+  return counts;
+}
+
+function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
