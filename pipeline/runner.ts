@@ -71,9 +71,11 @@ export async function runGraph(
     write(`  ${outcome.state.padEnd(10)} ${outcome.node.padEnd(width)}  ${detail}`);
   };
 
+  const base = (node: PipelineNode) => ({ node: node.id, stage: node.stage.name, key: node.key });
+
   const execute = async (node: PipelineNode): Promise<void> => {
     const stage = node.stage.name;
-    const base = { node: node.id, stage, key: node.key };
+    const ids = base(node);
     const found = await options.store.read(stage, node.key);
     let reason = "";
     let replace = found.manifest === null && found.reason !== "not in store";
@@ -89,7 +91,7 @@ export async function runGraph(
           node.id,
           makeArtifact(options.store.artifactDir(stage, node.key), found.manifest),
         );
-        record({ ...base, state: "cached", reason: "", seconds: 0 });
+        record({ ...ids, state: "cached", reason: "", seconds: 0 });
         return;
       }
       reason = `corrupted: ${check.problems.join("; ")}`;
@@ -98,7 +100,7 @@ export async function runGraph(
       reason = whyRun(node, options.lock, found.reason);
     }
     if (options.dryRun) {
-      record({ ...base, state: "planned", reason, seconds: 0 });
+      record({ ...ids, state: "planned", reason, seconds: 0 });
       return;
     }
     write(`  ${"run".padEnd(10)} ${node.id.padEnd(width)}  (${reason})`);
@@ -116,7 +118,7 @@ export async function runGraph(
       if (error instanceof Error && error.stack) write(error.stack);
       failed = true;
       record({
-        ...base,
+        ...ids,
         state: "failed",
         reason,
         seconds: (performance.now() - t0) / 1000,
@@ -140,7 +142,7 @@ export async function runGraph(
     await options.store.removeScratch(stage, node.key);
     artifacts.set(node.id, makeArtifact(options.store.artifactDir(stage, node.key), manifest));
     const state = reason.startsWith("corrupted") ? "recomputed" : "ran";
-    record({ ...base, state, reason, seconds });
+    record({ ...ids, state, reason, seconds });
   };
 
   const upstreamOf = (node: PipelineNode) => [...node.upstream.values()].flat();
@@ -158,16 +160,20 @@ export async function runGraph(
       if (isBlocked(node)) {
         pending.splice(i, 1);
         record({
-          node: node.id,
-          stage: node.stage.name,
-          key: node.key,
+          ...base(node),
           state: "skipped",
           reason: "an upstream node failed",
           seconds: 0,
         });
       } else if (isReady(node)) {
         pending.splice(i, 1);
-        running.set(node.id, execute(node).finally(() => running.delete(node.id)));
+        const task = execute(node).catch((error) => {
+          // An engine or store error around the stage (not the stage itself): fail the node.
+          failed = true;
+          const message = error instanceof Error ? error.message : String(error);
+          record({ ...base(node), state: "failed", reason: "", seconds: 0, error: message });
+        });
+        running.set(node.id, task.finally(() => running.delete(node.id)));
       } else {
         i++;
       }
@@ -175,9 +181,7 @@ export async function runGraph(
     if (running.size === 0) {
       for (const node of pending.splice(0)) {
         record({
-          node: node.id,
-          stage: node.stage.name,
-          key: node.key,
+          ...base(node),
           state: "skipped",
           reason: failed ? "the run stopped after a failure" : "upstream not available",
           seconds: 0,
