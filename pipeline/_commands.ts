@@ -165,6 +165,10 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
       );
     }
     inv.out(summaryLine(outcomes, seconds, recordPath));
+    const planned = inv.options.planned ?? [];
+    if (stageName === null && planned.length > 0) {
+      inv.out(`not implemented yet (the pipeline stops here): ${planned.join(", ")}`);
+    }
     return failed ? EXIT.stageFailed : EXIT.ok;
   } finally {
     removeSignalHandlers();

@@ -30,6 +30,8 @@ export interface CliOptions {
   root?: string;
   /** Where the stages come from, for messages. Default `stages/mod.ts`. */
   registryName?: string;
+  /** Stages of the design that are not implemented yet; `reproduce` names them after a run. */
+  planned?: readonly string[];
   /** Standard output sink. */
   stdout?: (text: string) => void;
   /** Standard error sink. */
@@ -281,6 +283,6 @@ function helpText(): string {
 }
 
 if (import.meta.main) {
-  const { stages } = await import("../stages/mod.ts");
-  Deno.exit(await main(Deno.args, { stages }));
+  const { stages, PLANNED_STAGES } = await import("../stages/mod.ts");
+  Deno.exit(await main(Deno.args, { stages, planned: PLANNED_STAGES }));
 }

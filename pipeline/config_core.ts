@@ -20,7 +20,9 @@ export const CORE_SCHEMA: SchemaTable = {
   // ── data: the task and its splits ────────────────────────────────────────────────────────
   "data.task": {
     type: "string",
-    doc: 'Task family. "aime-style" is the built-in synthetic task (integer answers 0–999).',
+    doc:
+      'Training set: "aime-style" is the built-in synthetic task (integer answers 0–999); any other ' +
+      "value names a registered dataset (data/registry.ts, e.g. math_train) fetched into data.dir.",
   },
   "data.seed": {
     type: "int",
@@ -32,14 +34,21 @@ export const CORE_SCHEMA: SchemaTable = {
     min: 1,
     doc: "Training problems generated (and scored for semantic entropy).",
   },
-  "data.evalProblems": { type: "int", min: 1, doc: "Problems in each held-out eval set." },
+  "data.evalProblems": {
+    type: "int",
+    min: 1,
+    doc: "Problems in each built-in eval set (registered benchmarks are used whole).",
+  },
+  "data.dir": {
+    type: "string",
+    default: ".sent/datasets",
+    doc: "Folder of registered datasets, as written by `deno task fetch-data`.",
+  },
   "data.evalSets": {
     type: "string[]",
     minItems: 1,
     doc: "Held-out eval sets; at tiny scale two synthetic sets play AIME24 and AIME25.",
   },
-  "data.minSteps": { type: "int", min: 1, doc: "Fewest reasoning steps of a problem (easiest)." },
-  "data.maxSteps": { type: "int", min: 1, doc: "Most reasoning steps of a problem (hardest)." },
 
   // ── base: the policy before RL (SFT warm-up of the tiny model, or an HF checkpoint) ──────
   "base.kind": {

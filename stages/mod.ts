@@ -1,9 +1,9 @@
 /**
  * The stage registry: the stages of the default pipeline, which `deno task reproduce` runs.
  *
- * Empty for now: the real stages (dataset, base, score, curriculum, train, evaluate, report)
- * come from later issues, and until then every pipeline command says that no stages are
- * registered. To add one, write `stages/<name>.ts` with `defineStage` (see `pipeline/mod.ts`)
+ * So far: `dataset`. The stages that follow it in design.md (base, score, curriculum, train,
+ * evaluate, report) are not implemented yet; `deno task reproduce` runs what is registered and
+ * says which stages are still missing. To add one, write `stages/<name>.ts` with `defineStage` (see `pipeline/mod.ts`)
  * and list it here. Stage modules load at CLI start-up, so they import heavy modules
  * (onnxruntime-node, kernels/) lazily with `await import("../kernels/…")` inside `run`; the
  * code fingerprint follows such literal dynamic imports.
@@ -19,6 +19,17 @@
  */
 
 import type { Stage } from "../pipeline/stage.ts";
+import { dataset } from "./dataset.ts";
 
 /** Stages of the default pipeline, in any order (the engine orders them by their upstream). */
-export const stages: readonly Stage[] = [];
+export const stages: readonly Stage[] = [dataset as Stage];
+
+/** Stages of design.md's data flow that are not implemented yet, in pipeline order. */
+export const PLANNED_STAGES: readonly string[] = [
+  "base",
+  "score",
+  "curriculum",
+  "train",
+  "evaluate",
+  "report",
+];
