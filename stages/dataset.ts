@@ -11,8 +11,8 @@
 
 import { defineStage } from "../pipeline/stage.ts";
 
-/** The config slice this stage reads. */
-export interface DatasetConfig {
+/** The config slice this stage reads (a type alias: stage lists need an index signature). */
+export type DatasetConfig = {
   data: {
     /** "aime-style" (built-in) or a registered training set such as math_train. */
     task: string;
@@ -27,7 +27,7 @@ export interface DatasetConfig {
     /** Folder of fetched datasets. */
     dir: string;
   };
-}
+};
 
 /** The built-in task's training split. */
 const BUILTIN_TRAIN = "tiny-aime-train";

@@ -22,7 +22,7 @@ import type { Stage } from "../pipeline/stage.ts";
 import { dataset } from "./dataset.ts";
 
 /** Stages of the default pipeline, in any order (the engine orders them by their upstream). */
-export const stages: readonly Stage[] = [dataset as Stage];
+export const stages: readonly Stage[] = [dataset];
 
 /** Stages of design.md's data flow that are not implemented yet, in pipeline order. */
 export const PLANNED_STAGES: readonly string[] = [
