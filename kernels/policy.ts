@@ -24,31 +24,28 @@
  * @module
  */
 
-import type { ConstTensor } from "./ir.ts";
+import type { AdamWOptions } from "./adamw.ts";
+import { GraphBuilder } from "./builder.ts";
+import { CheckpointError, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { counterUniform, streamKey } from "./counter_rng.ts";
+import { chosenLogProb, tokenEntropy } from "./fused.ts";
+import type { ConstTensor, Graph } from "./ir.ts";
+import type { Float32Storage } from "./safetensors.ts";
+import { compile, type Device, HostTensor, type Program, type Tensor } from "./session.ts";
 import {
   buildDecoderGraph,
+  buildLossGraph,
   type CacheMode,
+  declareWeights,
+  decoder,
   KV_NAMES,
+  lmHead,
+  type LossBuilder,
   parameterShapes,
+  type Qwen2Config,
   qwen2ConfigFromHF,
   qwen2ConfigToHF,
 } from "./transformer.ts";
-import type { Qwen2Config } from "./transformer.ts";
-import { chosenLogProb, tokenEntropy } from "./fused.ts";
-import { GraphBuilder } from "./builder.ts";
-import {
-  buildLossGraph,
-  declareWeights,
-  decoder,
-  lmHead,
-  type LossBuilder,
-} from "./transformer.ts";
-import type { Graph } from "./ir.ts";
-import { compile, type Device, HostTensor, type Program, type Tensor } from "./session.ts";
-import { CheckpointError, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
-import type { Float32Storage } from "./safetensors.ts";
-import { counterUniform, streamKey } from "./counter_rng.ts";
-import type { AdamWOptions } from "./adamw.ts";
 import { buildTrainStep, Trainer, type TrainerOptions, type TrainStep } from "./train_step.ts";
 
 // ----- token batches ------------------------------------------------------------------------------

@@ -119,6 +119,12 @@ export async function generate(
   });
   const size = options.batchSize ?? 64;
   const mode = options.cache ?? (policy.device === "webgpu" ? "resident" : "slots");
+  if (mode === "slots" && policy.device === "webgpu") {
+    throw new Error(
+      "generate(): the slots cache is read from host memory each step; on webgpu use " +
+        'cache: "resident" (the default there), which keeps it on the GPU',
+    );
+  }
   const out: Completion[] = [];
   for (let start = 0; start < requests.length; start += size) {
     const rows = requests.slice(start, start + size).map((r) => new Row(r, options));

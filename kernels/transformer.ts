@@ -472,6 +472,8 @@ export interface LayerKv {
 interface AttentionContext {
   readonly config: Qwen2Config;
   readonly rope: Rope;
+  /** The same angles scaled by 1/√E, for the queries (folds the score scale into RoPE). */
+  readonly ropeQ: Rope;
   /** Bias over the keys: [B, 1, G·T, S] (none, concat) or [B, 1, 1, C] (slots). */
   readonly bias: Value;
   readonly cache: CacheMode;
@@ -485,7 +487,7 @@ interface AttentionContext {
  * The G query heads of each key/value head are stacked as rows, [B, K, G·T, E], so every
  * attention product is a plain 4-D batched MatMul over (B, K) and no key or value is repeated or
  * copied (the cache is only ever read through a Transpose that ORT folds into the MatMul).
- * Scores are scaled by 1/√E through the queries (fewer multiplies than scaling scores).
+ * Scores are scaled by 1/√E through the queries' RoPE angles (no separate multiply).
  *
  * @param b The graph being built.
  * @param x Normalised input [B, T, D].
@@ -506,11 +508,11 @@ export function attention(
   const p = `model.layers.${layer}.self_attn`;
   const proj = (name: string) =>
     linear(b, x, weight(w, `${p}.${name}.weight`), weight(w, `${p}.${name}.bias`));
-  const q = applyRope(b, b.reshape(proj("q_proj"), [0, 0, H, E]), ctx.rope); // [B, T, H, E]
+  const q = applyRope(b, b.reshape(proj("q_proj"), [0, 0, H, E]), ctx.ropeQ); // [B,T,H,E] / √E
   const k = applyRope(b, b.reshape(proj("k_proj"), [0, 0, K, E]), ctx.rope); // [B, T, K, E]
   const v = b.reshape(proj("v_proj"), [0, 0, K, E]); // [B, T, K, E]
   const qg = b.transpose(b.reshape(q, [0, 0, K, G, E]), [0, 2, 3, 1, 4]); // [B, K, G, T, E]
-  const qs = b.reshape(b.mul(qg, b.scalar(1 / Math.sqrt(E))), [0, 0, -1, E]); // [B, K, G·T, E]
+  const qs = b.reshape(qg, [0, 0, -1, E]); // [B, K, G·T, E]
   const kNew = b.transpose(k, [0, 2, 1, 3]); // [B, K, T, E]
   const vNew = b.transpose(v, [0, 2, 1, 3]); // [B, K, T, E]
 
@@ -624,12 +626,14 @@ export function decoder(
 ): { hidden: Value; kv: LayerKv[] } {
   let x = b.gather(weight(w, "model.embed_tokens.weight"), inputs.ids); // [B, T, D]
   const rope = ropeAngles(b, config, inputs.positions);
+  const scale = b.scalar(1 / Math.sqrt(config.headDim));
+  const ropeQ = { cos: b.mul(rope.cos, scale), sin: b.mul(rope.sin, scale) };
   const bias = cache === "slots"
     ? slotBias(b, inputs.mask)
     : causalBias(b, inputs.mask, inputs.ids, config.numHeads / config.numKvHeads);
   const kv: LayerKv[] = [];
   for (let i = 0; i < config.numLayers; i++) {
-    const r = block(b, x, w, i, { config, rope, bias, cache, past: inputs.past?.[i] });
+    const r = block(b, x, w, i, { config, rope, ropeQ, bias, cache, past: inputs.past?.[i] });
     x = r.out;
     kv.push(r.kv);
   }
