@@ -84,7 +84,9 @@ const LIVENESS_RULES: readonly LivenessRule[] = [
       try {
         await Deno.stat(`/proc/${holder.pid}`);
         return false;
-      } catch {
+      } catch (e) {
+        // Deno asks for --allow-all to stat /proc/<pid>; without it this rule cannot tell.
+        if (!(e instanceof Deno.errors.NotFound)) return null;
         return `process ${holder.pid} is not running`;
       }
     },
