@@ -220,13 +220,13 @@ export function buildScoreGraph(config: Qwen2Config, options: ScoreOptions = {})
   return b.build();
 }
 
-const GRAPHS: Readonly<Record<ProgramKind, (c: Qwen2Config) => Graph>> = {
+const GRAPHS: Readonly<Record<ProgramKind, (c: Qwen2Config, o: ScoreOptions) => Graph>> = {
   prefill: (c) => buildDecoderGraph(c, { cache: "none", logits: "last", name: "qwen2_prefill" }),
   decode: (c) => buildDecoderGraph(c, { cache: "slots", logits: "last", name: "qwen2_decode" }),
   decode_concat: (c) =>
     buildDecoderGraph(c, { cache: "concat", logits: "last", name: "qwen2_decode_concat" }),
   forward: (c) => buildDecoderGraph(c, { cache: "none", logits: "all", name: "qwen2_forward" }),
-  score: (c) => buildScoreGraph(c),
+  score: (c, o) => buildScoreGraph(c, o),
 };
 
 // ----- the runtime ------------------------------------------------------------------------------
@@ -415,21 +415,23 @@ export class Policy {
   }
 
   /**
-   * The compiled program of a kind (compiled on first use).
+   * The compiled program of a kind (compiled on first use, cached per kind and options).
    *
    * @param kind Which graph.
+   * @param options Temperature of the score graph.
    * @returns The program.
    */
-  program(kind: ProgramKind): Promise<Program> {
-    let p = this.#programs.get(kind);
+  program(kind: ProgramKind, options: ScoreOptions = {}): Promise<Program> {
+    const key = kind === "score" ? `score@${options.temperature ?? 1}` : kind;
+    let p = this.#programs.get(key);
     if (!p) {
-      const graph = GRAPHS[kind](this.config);
+      const graph = GRAPHS[kind](this.config, options);
       // Under webgpu the cache outputs of prefill and Optimum-style decode stay on the GPU.
       const residentOutputs = kind === "prefill" || kind === "decode_concat"
         ? graph.outputs.map((v) => v.name).filter((n) => n.startsWith("present."))
         : [];
       p = compile(graph, { device: this.device, threads: this.threads, residentOutputs });
-      this.#programs.set(kind, p);
+      this.#programs.set(key, p);
     }
     return p;
   }
@@ -539,13 +541,14 @@ export class Policy {
   }
 
   /**
-   * Per-token log-probs and entropies of full sequences (temperature 1).
+   * Per-token log-probs and entropies of full sequences.
    *
    * @param batch Token batch (either padding side).
+   * @param options Temperature the logits are divided by (default 1).
    * @returns Scores for positions 0 … length − 2.
    */
-  async score(batch: TokenBatch): Promise<ScoreResult> {
-    const program = await this.program("score");
+  async score(batch: TokenBatch, options: ScoreOptions = {}): Promise<ScoreResult> {
+    const program = await this.program("score", options);
     const out = await program.run({ ...batchFeeds(batch), ...this.#weightFeeds() });
     return { logprobs: floats(out.host("logprobs")), entropy: floats(out.host("entropy")) };
   }

@@ -146,23 +146,25 @@ Deno.test("Policy.create() lists every missing, misshapen or unknown weight", ()
   });
 });
 
-Deno.test("Policy.score() gives next-token log-probs and entropies of the full forward", async () => {
-  const policy = Policy.create(CONFIG, WEIGHTS);
-  const batch = padBatch(SEQS, { padId: 0 });
-  const logits = await policy.forward(batch);
-  const { logprobs, entropy } = await policy.score(batch);
-  const [T, V] = [batch.length, CONFIG.vocabSize];
-  assert.equal(logprobs.length, SEQS.length * (T - 1));
-  for (let r = 0; r < SEQS.length; r++) {
-    for (let t = 0; t < T - 1; t++) {
-      const row = Array.from(logits.subarray((r * T + t) * V, (r * T + t + 1) * V));
-      const m = Math.max(...row);
-      const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
-      const next = Number(batch.ids[r * T + t + 1]);
-      const h = -row.reduce((a, x) => a + Math.exp(x - lse) * (x - lse), 0);
-      assert.ok(Math.abs(logprobs[r * (T - 1) + t] - (row[next] - lse)) < 1e-5);
-      assert.ok(Math.abs(entropy[r * (T - 1) + t] - h) < 1e-5);
+for (const temperature of [1, 0.7]) {
+  Deno.test(`Policy.score() at temperature ${temperature} gives the full forward's next-token log-probs and entropies`, async () => {
+    const policy = Policy.create(CONFIG, WEIGHTS);
+    const batch = padBatch(SEQS, { padId: 0 });
+    const logits = (await policy.forward(batch)).map((x) => x / temperature);
+    const { logprobs, entropy } = await policy.score(batch, { temperature });
+    const [T, V] = [batch.length, CONFIG.vocabSize];
+    assert.equal(logprobs.length, SEQS.length * (T - 1));
+    for (let r = 0; r < SEQS.length; r++) {
+      for (let t = 0; t < T - 1; t++) {
+        const row = Array.from(logits.subarray((r * T + t) * V, (r * T + t + 1) * V));
+        const m = Math.max(...row);
+        const lse = m + Math.log(row.reduce((a, x) => a + Math.exp(x - m), 0));
+        const next = Number(batch.ids[r * T + t + 1]);
+        const h = -row.reduce((a, x) => a + Math.exp(x - lse) * (x - lse), 0);
+        assert.ok(Math.abs(logprobs[r * (T - 1) + t] - (row[next] - lse)) < 1e-5);
+        assert.ok(Math.abs(entropy[r * (T - 1) + t] - h) < 1e-5);
+      }
     }
-  }
-  await policy.release();
-});
+    await policy.release();
+  });
+}
