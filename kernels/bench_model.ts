@@ -22,8 +22,9 @@
  * architecture of DeepSeek-R1-Distill-Qwen-1.5B (≈ 3.5 GB, streamed tensor by tensor) under
  * `.sent/tmp/`, loads it (`model.real_load_s`), runs a 128-token prefill and 32 decode steps at
  * batch 4 (`model.real_decode_tokens_s`), reports the process's peak resident memory
- * (`model.real_peak_rss_gb`, VmHWM from /proc/self/status; target ≤ 2.5 × the fp32 weights), and
- * deletes the checkpoint.
+ * (`model.real_peak_rss_gb`; target ≤ 2.5 × the fp32 weights), and deletes the checkpoint. The
+ * peak is VmHWM from /proc/self/status when the permissions allow reading it, else the largest of
+ * `Deno.memoryUsage()` samples (the unit says which).
  *
  * @example
  * ```ts
@@ -350,14 +351,29 @@ async function trainStepRate(config: Qwen2Config, policy: Policy, runs: number) 
 // ----- real scale ---------------------------------------------------------------------------------
 
 /** Peak resident memory of this process in GB (VmHWM), or undefined when /proc is unreadable. */
-async function peakRssGb(): Promise<number | undefined> {
+async function vmHwmGb(): Promise<number | undefined> {
   try {
     const status = await Deno.readTextFile("/proc/self/status");
     const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
     return Number.isFinite(kb) ? (kb * 1024) / 1e9 : undefined;
   } catch {
-    return undefined;
+    return undefined; // e.g. the bench task's permissions do not include /proc/self/status
   }
+}
+
+/**
+ * Largest resident set seen by sampling `Deno.memoryUsage()` every 50 ms (a lower bound of the
+ * true peak: samples cannot run while ORT holds the JS thread).
+ */
+function rssSampler(): { stop(): number } {
+  let peak = Deno.memoryUsage().rss;
+  const timer = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, Deno.memoryUsage().rss) / 1e9;
+    },
+  };
 }
 
 /**
@@ -388,6 +404,7 @@ export async function realScale(): Promise<BenchResult[]> {
   const dir = `.sent/tmp/bench-real-${Deno.pid}`;
   const results: BenchResult[] = [];
   const fp32Gb = (parameterCount(config) * 4) / 1e9;
+  const sampler = rssSampler();
   try {
     const t0 = performance.now();
     const tensors = new Map(
@@ -433,19 +450,20 @@ export async function realScale(): Promise<BenchResult[]> {
       unit: "tokens/s",
     });
     await policy.release();
-    const peak = await peakRssGb();
-    if (peak !== undefined) {
-      results.push({
-        name: "model.real_peak_rss_gb",
-        value: peak,
-        unit: "GB",
-        reference: round(fp32Gb),
-        ratio: round(peak / fp32Gb),
-        target: "≤ 2.5 × fp32 weights",
-      });
-    }
+    const sampled = sampler.stop();
+    const hwm = await vmHwmGb();
+    const peak = hwm ?? sampled;
+    results.push({
+      name: "model.real_peak_rss_gb",
+      value: peak,
+      unit: hwm === undefined ? "GB (sampled RSS; /proc/self/status unreadable)" : "GB (VmHWM)",
+      reference: round(fp32Gb),
+      ratio: round(peak / fp32Gb),
+      target: "≤ 2.5 × fp32 weights",
+    });
     results.push({ name: "model.real_fp32_weights_gb", value: fp32Gb, unit: "GB" });
   } finally {
+    sampler.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   return results;
