@@ -12,6 +12,9 @@
  *   data. `buildTrainStep` + `Trainer` run forward, backward and AdamW as one graph per step,
  *   with the state resident on WebGPU.
  * - Check: `assertAllOnWebGpu(graph)` fails when a node falls back to the CPU under WebGPU.
+ * - Model: the Qwen2 transformer graphs (`transformer.ts`), the run-time `Policy`, batched
+ *   generation with a KV cache (`sampling.ts`), counter-based random streams, and export as a
+ *   standalone ONNX decoder.
  * - Weights: safetensors files and Hugging Face checkpoints.
  *
  * @example
@@ -55,3 +58,8 @@ export * from "./adamw.ts";
 export * from "./train_step.ts";
 export * from "./safetensors.ts";
 export * from "./checkpoint.ts";
+export * from "./transformer.ts";
+export * from "./policy.ts";
+export * from "./sampling.ts";
+export * from "./export.ts";
+export * from "./counter_rng.ts";
