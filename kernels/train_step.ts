@@ -86,7 +86,9 @@ export function buildTrainStep(lossGraph: Graph, options: TrainStepOptions): Tra
   const loss = lossGraph.outputs.find((v) => v.name === lossName);
   if (!loss) {
     throw new Error(
-      `${where}: no output ${lossName}; outputs are ${lossGraph.outputs.map((v) => v.name)}`,
+      `${where}: no output ${lossName}; outputs are ${
+        lossGraph.outputs.map((v) => v.name).join(", ")
+      }`,
     );
   }
   const params = options.params.map((p) => (typeof p === "string" ? { name: p } : p));
@@ -94,7 +96,9 @@ export function buildTrainStep(lossGraph: Graph, options: TrainStepOptions): Tra
     const v = byName.get(p.name);
     if (!v) {
       throw new Error(
-        `${where}: parameter ${p.name} is not a graph input; inputs are ${[...byName.keys()]}`,
+        `${where}: parameter ${p.name} is not a graph input; inputs are ${
+          [...byName.keys()].join(", ")
+        }`,
       );
     }
     return v;
