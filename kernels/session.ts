@@ -279,7 +279,9 @@ function checkShape(
 export async function compile(graph: Graph, options: CompileOptions = {}): Promise<Program> {
   const device = options.device ?? "cpu";
   if (!DEVICES.includes(device)) {
-    throw new Error(`compile(${graph.name}): unknown device ${device}; expected ${DEVICES}`);
+    throw new Error(
+      `compile(${graph.name}): unknown device ${device}; expected one of ${DEVICES.join(", ")}`,
+    );
   }
   const threads = options.threads ?? navigator.hardwareConcurrency;
   const outputs = new Set(graph.outputs.map((v) => v.name));

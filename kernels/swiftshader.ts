@@ -160,7 +160,9 @@ export function extractSwiftShader(dir: string): { icdFile: string; loader: stri
   Deno.mkdirSync(abs, { recursive: true });
   for (const name of [LOADER, DRIVER_LIB]) {
     const data = files.get(name);
-    if (!data) throw new Error(`${archivePath}: has no ${name} (found ${[...files.keys()]})`);
+    if (!data) {
+      throw new Error(`${archivePath}: has no ${name} (found ${[...files.keys()].join(", ")})`);
+    }
     writeAtomic(`${abs}${name}`, data);
   }
   const manifest = JSON.parse(new TextDecoder().decode(files.get(ICD_JSON)));
