@@ -3,8 +3,8 @@
  * and training speed on the CPU EP, next to the machine's own MatMul rate; and, in the full run,
  * a model at the real scale of DeepSeek-R1-Distill-Qwen-1.5B.
  *
- * Tiny policy (design.md "Sizing"): the character vocabulary, width 192, 4 layers, 4 heads over 2
- * key/value heads, SwiGLU 512, context 128 (`tinyPolicyConfig`). Measured in one process with
+ * Tiny policy (design.md "Sizing"): the character vocabulary, width 192, 4 layers, 4 query heads
+ * sharing one key/value head, SwiGLU 512, context 128 (`tinyPolicyConfig`). Measured in one process with
  * the policy's default threads; every program is warmed up with ≥ 10 runs and timed by the
  * median of the timed runs (onnxruntime-notes.md §3):
  * - reference: ORT MatMul 512×512×512 (`model.matmul_gflops`) and the time of a trivial run
@@ -239,7 +239,8 @@ function addRate(
 }
 
 /**
- * Warm every task up, then time `perRound` runs of each, task after task, for `rounds` rounds.
+ * Warm every task up, then time `perRound` runs of each (after two untimed ones), task after
+ * task, for `rounds` rounds.
  *
  * @returns The median and the fastest time of each task in ms.
  */
@@ -253,6 +254,8 @@ async function interleaved<K extends string>(
   for (const k of names) for (let i = 0; i < WARMUP; i++) await tasks[k]();
   for (let r = 0; r < rounds; r++) {
     for (const k of names) {
+      // Two untimed runs after switching programs: caches and the thread pool settle again.
+      for (let i = 0; i < 2; i++) await tasks[k]();
       for (let i = 0; i < perRound; i++) {
         const t0 = performance.now();
         await tasks[k]();

@@ -241,9 +241,10 @@ export function tinyPolicyConfig(vocabSize: number): Qwen2Config {
     intermediate_size: 512,
     num_hidden_layers: 4,
     num_attention_heads: 4,
-    // Two query heads per key/value head, as in the Qwen2 family: halves the KV cache, which is
-    // what bounds batched decoding on the CPU (bench_model.ts).
-    num_key_value_heads: 2,
+    // One key/value head shared by the 4 query heads (multi-query attention, the far end of
+    // Qwen2's grouped-query attention): batched decoding on the CPU is bound by reading the KV
+    // cache, which this makes 4× smaller than with 4 key/value heads (bench_model.ts).
+    num_key_value_heads: 1,
     // Context of the tiny task: prompt plus worked solution fit in 128 characters.
     max_position_embeddings: 128,
     // A 30-token vocabulary makes a separate output head pointless; tie it to the embedding.
@@ -340,7 +341,9 @@ function weight(w: Weights, name: string): Value {
 // ----- building blocks ----------------------------------------------------------------------------
 
 /**
- * Linear layer with an HF `[out, in]` weight: y = x Wᵀ (+ bias).
+ * Linear layer with an HF `[out, in]` weight: y = x Wᵀ (+ bias). A 2-D input (one token per
+ * sequence, in decode) becomes one Gemm(transB = 1) with the bias fused in; others a MatMul against
+ * a Transpose that ORT folds into the MatMul.
  *
  * @param b The graph being built.
  * @param x Input [..., in].
@@ -349,6 +352,7 @@ function weight(w: Weights, name: string): Value {
  * @returns [..., out].
  */
 export function linear(b: GraphBuilder, x: Value, w: Value, bias?: Value): Value {
+  if (x.shape.length === 2) return b.gemm(x, w, bias ?? null, { transB: true }); // [N, out]
   const y = b.matmul(x, b.transpose(w, [1, 0])); // [..., out]; ORT fuses into MatMul(transB)
   return bias ? b.add(y, bias) : y;
 }
@@ -401,15 +405,15 @@ export function ropeAngles(b: GraphBuilder, config: Qwen2Config, positions: Valu
  * rotate_half([x₁, x₂]) = [−x₂, x₁] pairs dimension i with i + E/2 (HF's layout, not interleaved).
  *
  * @param b The graph being built.
- * @param x Heads [B, T, heads, E].
- * @param rope Angles from {@link ropeAngles}.
- * @returns [B, T, heads, E].
+ * @param x Heads [B, T, heads, E], or [B, heads, E] for one token per sequence.
+ * @param rope Angles from {@link ropeAngles}, shaped to broadcast against `x`.
+ * @returns Like `x`.
  */
 export function applyRope(b: GraphBuilder, x: Value, rope: Rope): Value {
-  const half = (x.shape[3] as number) / 2;
-  const x1 = b.slice(x, [0], [half], [3]); // [B, T, h, E/2]
-  const x2 = b.slice(x, [half], [2 * half], [3]);
-  const rotated = b.concat([b.neg(x2), x1], 3); // [B, T, h, E]
+  const half = (x.shape.at(-1) as number) / 2;
+  const x1 = b.slice(x, [0], [half], [-1]); // [..., h, E/2]
+  const x2 = b.slice(x, [half], [2 * half], [-1]);
+  const rotated = b.concat([b.neg(x2), x1], -1); // [..., h, E]
   return b.add(b.mul(x, rope.cos), b.mul(rotated, rope.sin));
 }
 
@@ -508,13 +512,24 @@ export function attention(
   const p = `model.layers.${layer}.self_attn`;
   const proj = (name: string) =>
     linear(b, x, weight(w, `${p}.${name}.weight`), weight(w, `${p}.${name}.bias`));
-  const q = applyRope(b, b.reshape(proj("q_proj"), [0, 0, H, E]), ctx.ropeQ); // [B,T,H,E] / √E
-  const k = applyRope(b, b.reshape(proj("k_proj"), [0, 0, K, E]), ctx.rope); // [B, T, K, E]
-  const v = b.reshape(proj("v_proj"), [0, 0, K, E]); // [B, T, K, E]
-  const qg = b.transpose(b.reshape(q, [0, 0, K, G, E]), [0, 2, 3, 1, 4]); // [B, K, G, T, E]
-  const qs = b.reshape(qg, [0, 0, -1, E]); // [B, K, G·T, E]
-  const kNew = b.transpose(k, [0, 2, 1, 3]); // [B, K, T, E]
-  const vNew = b.transpose(v, [0, 2, 1, 3]); // [B, K, T, E]
+  // One token per sequence (decode): x is [B, D] and the head layouts need no transposes.
+  const oneToken = x.shape.length === 2;
+  let qs: Value; // [B, K, G·T, E], scaled by 1/√E
+  let kNew: Value; // [B, K, T, E]
+  let vNew: Value; // [B, K, T, E]
+  if (oneToken) {
+    qs = b.reshape(applyRope(b, b.reshape(proj("q_proj"), [0, H, E]), ctx.ropeQ), [0, K, G, E]);
+    kNew = b.reshape(applyRope(b, b.reshape(proj("k_proj"), [0, K, E]), ctx.rope), [0, K, 1, E]);
+    vNew = b.reshape(proj("v_proj"), [0, K, 1, E]);
+  } else {
+    const q = applyRope(b, b.reshape(proj("q_proj"), [0, 0, H, E]), ctx.ropeQ); // [B, T, H, E]
+    const k = applyRope(b, b.reshape(proj("k_proj"), [0, 0, K, E]), ctx.rope); // [B, T, K, E]
+    const v = b.reshape(proj("v_proj"), [0, 0, K, E]); // [B, T, K, E]
+    const qg = b.transpose(b.reshape(q, [0, 0, K, G, E]), [0, 2, 3, 1, 4]); // [B, K, G, T, E]
+    qs = b.reshape(qg, [0, 0, -1, E]); // [B, K, G·T, E]
+    kNew = b.transpose(k, [0, 2, 1, 3]); // [B, K, T, E]
+    vNew = b.transpose(v, [0, 2, 1, 3]); // [B, K, T, E]
+  }
 
   let keys = kNew;
   let values = vNew;
@@ -538,8 +553,10 @@ export function attention(
   } else {
     mixed = b.matmul(b.softmax(scores, -1), values);
   }
-  const heads = b.transpose(b.reshape(mixed, [0, 0, G, -1, E]), [0, 3, 1, 2, 4]); // [B,T,K,G,E]
-  const out = linear(b, b.reshape(heads, [0, 0, H * E]), weight(w, `${p}.o_proj.weight`));
+  const merged = oneToken
+    ? b.reshape(mixed, [0, H * E]) // [B, D]
+    : b.reshape(b.transpose(b.reshape(mixed, [0, 0, G, -1, E]), [0, 3, 1, 2, 4]), [0, 0, H * E]);
+  const out = linear(b, merged, weight(w, `${p}.o_proj.weight`)); // like x
   const kv = ctx.cache === "concat" ? { key: keys, value: values } : { key: kNew, value: vNew };
   return { out, kv };
 }
@@ -615,7 +632,7 @@ export interface ModelInputs {
  * @param w Weights.
  * @param inputs Ids, mask, positions and past.
  * @param cache How earlier tokens are supplied.
- * @returns Final hidden states [B, T, D] (normalised) and each layer's key/value output.
+ * @returns Final hidden states, normalised ([B, T, D]; [B, D] for slots), and each layer's key/value output.
  */
 export function decoder(
   b: GraphBuilder,
@@ -624,9 +641,15 @@ export function decoder(
   inputs: ModelInputs,
   cache: CacheMode,
 ): { hidden: Value; kv: LayerKv[] } {
+  const { hiddenSize: D, headDim: E } = config;
   let x = b.gather(weight(w, "model.embed_tokens.weight"), inputs.ids); // [B, T, D]
-  const rope = ropeAngles(b, config, inputs.positions);
-  const scale = b.scalar(1 / Math.sqrt(config.headDim));
+  let rope = ropeAngles(b, config, inputs.positions); // [B, T, 1, E]
+  if (cache === "slots") {
+    // Decode feeds one token per sequence: keep the residual stream 2-D, [B, D].
+    x = b.reshape(x, [-1, D]);
+    rope = { cos: b.reshape(rope.cos, [0, 1, E]), sin: b.reshape(rope.sin, [0, 1, E]) };
+  }
+  const scale = b.scalar(1 / Math.sqrt(E));
   const ropeQ = { cos: b.mul(rope.cos, scale), sin: b.mul(rope.sin, scale) };
   const bias = cache === "slots"
     ? slotBias(b, inputs.mask)
@@ -726,11 +749,9 @@ export function buildDecoderGraph(config: Qwen2Config, options: DecoderGraphOpti
     }));
   const w = options.weights ? options.weights(b) : declareWeights(b, config);
   const { hidden, kv } = decoder(b, config, w, { ids, mask, positions, past }, cache);
-  const rows = options.logits === "last" && cache !== "slots"
-    ? b.squeeze(b.slice(hidden, [-1], [2 ** 31 - 1], [1]), [1]) // [B, D]
-    : options.logits === "last"
-    ? b.squeeze(hidden, [1])
-    : hidden;
+  const rows = cache === "slots" || options.logits === "all"
+    ? hidden // [B, D] (slots: one token) or [B, T, D]
+    : b.squeeze(b.slice(hidden, [-1], [2 ** 31 - 1], [1]), [1]); // [B, D]
   b.output(lmHead(b, config, w, rows), "logits");
   kv.forEach((l, i) => {
     b.output(l.key, KV_NAMES[cache].output(i, "key"));
