@@ -15,15 +15,21 @@
  *
  * Weights are graph inputs named with the Hugging Face tensor names (`model.layers.3.mlp.up_proj.
  * weight`, …), in HF's `[out, in]` layout. On the CPU EP inputs are read zero-copy, so a step never
- * copies the weights and no graph hits protobuf's 2 GB limit. A linear layer is `MatMul(x,
- * Transpose(W))`: ORT's MatmulTransposeFusion turns the pair into one FusedMatMul with `transB`,
- * which hands MLAS the weight as stored (no per-step transpose; measured as fast as a pre-transposed
- * MatMul and as Gemm(transB=1), see bench_model.ts), and unlike Gemm it keeps activations 3-D, so
- * the symbolic batch and time dims survive every reshape.
+ * copies the weights and no graph hits protobuf's 2 GB limit. A linear layer never transposes a
+ * weight at run time: it is `MatMul(x, Transpose(W))`, which ORT's MatmulTransposeFusion turns
+ * into one FusedMatMul with `transB` (MLAS reads W as stored), or, for the 2-D activations of a
+ * decode step, `Gemm(x, W, bias, transB = 1)` with the bias fused. Measured on the 2-core CPU:
+ * for [256, 192] × [512, 192]ᵀ the two and a MatMul against a pre-transposed copy are within
+ * noise of each other; for the real model's 4-row decode ([4, 1536] × [8960, 1536]ᵀ) the
+ * transB forms take 11–13 ms and the pre-transposed MatMul 23 ms, so HF's layout is also the
+ * fast choice. The MatMul form keeps activations 3-D, so symbolic batch and time dims
+ * survive every reshape.
  *
  * Only WebGPU-safe ops are emitted (onnxruntime-notes.md §1.3): no LogSoftmax, masks are int32
  * and become float before any arithmetic, and int64 appears only as Gather indices (token ids)
- * and in the exported model's conventional inputs.
+ * and in the exported model's conventional inputs. Under WebGPU the placement check puts only the
+ * causal mask's size arithmetic (Shape → Slice → Sub on int64 shape tensors, six tiny nodes) on
+ * the CPU.
  *
  * @example
  * ```ts
