@@ -13,7 +13,13 @@
  *   96 positions: time, executed FLOPs (`forwardFlops`, attention over every key slot) and the
  *   ratio of the achieved rate to the MatMul rate;
  * - `model.decode_b256_over_bound` = decode-step time at batch 256 ÷ (its FLOPs ÷ MatMul rate +
- *   run overhead); target ≤ 2.0;
+ *   run overhead); target ≤ 2.0. The reference and the model run in alternating rounds in one
+ *   process. Caveat: ORT's intra-op threads spin after each run by default, and with several
+ *   sessions in a process that slows the short MatMul runs most (measured on the 2-core machine:
+ *   36–62 GFLOP/s with spinning, 85–112 with `session.intra_op.allow_spinning = "0"`, where the
+ *   decode step itself also got faster, 15–17 ms instead of 20 ms, for a ratio of 1.6). Until
+ *   sessions disable spinning the median-based ratio reads low; `…_fastest` divides the fastest
+ *   runs of each instead;
  * - generation tokens/s (`generate`, 40-token prompts, 64 new tokens, no EOS) at batch 64 and 256;
  * - scoring tokens/s (64 × 128 tokens) and train-step tokens/s (SFT loss + backward + AdamW,
  *   32 × 64 tokens, as the warm-up stage runs it).
