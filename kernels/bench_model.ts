@@ -14,12 +14,8 @@
  *   ratio of the achieved rate to the MatMul rate;
  * - `model.decode_b256_over_bound` = decode-step time at batch 256 ÷ (its FLOPs ÷ MatMul rate +
  *   run overhead); target ≤ 2.0. The reference and the model run in alternating rounds in one
- *   process. Caveat: ORT's intra-op threads spin after each run by default, and with several
- *   sessions in a process that slows the short MatMul runs most (measured on the 2-core machine:
- *   36–62 GFLOP/s with spinning, 85–112 with `session.intra_op.allow_spinning = "0"`, where the
- *   decode step itself also got faster, 15–17 ms instead of 20 ms, for a ratio of 1.6). Until
- *   sessions disable spinning the median-based ratio reads low; `…_fastest` divides the fastest
- *   runs of each instead;
+ *   process, with ORT's thread spinning off (`compile`'s default: with it on, several sessions in
+ *   one process slow the short MatMul runs most); `…_fastest` divides the fastest runs of each;
  * - generation tokens/s (`generate`, 40-token prompts, 64 new tokens, no EOS) at batch 64 and 256;
  * - scoring tokens/s (64 × 128 tokens) and train-step tokens/s (SFT loss + backward + AdamW,
  *   32 × 64 tokens, as the warm-up stage runs it).
@@ -29,8 +25,8 @@
  * `.sent/tmp/`, loads it (`model.real_load_s`), runs a 128-token prefill and 32 decode steps at
  * batch 4 (`model.real_decode_tokens_s`), reports the process's peak resident memory
  * (`model.real_peak_rss_gb`; target ≤ 2.5 × the fp32 weights), and deletes the checkpoint. The
- * peak is VmHWM from /proc/self/status when the permissions allow reading it, else the largest of
- * `Deno.memoryUsage()` samples (the unit says which).
+ * peak is the process's maximum resident set size from getrusage, kept by the kernel, so a
+ * short spike while ORT holds the JS thread is counted too.
  *
  * @example
  * ```ts
@@ -42,6 +38,7 @@
  * @module
  */
 
+import process from "node:process";
 import type { BenchResult } from "../pipeline/bench_types.ts";
 import { tinyAimeTokenizer } from "../data/tokenizer_char.ts";
 import { GraphBuilder } from "./builder.ts";
@@ -359,30 +356,9 @@ async function trainStepRate(config: Qwen2Config, policy: Policy, runs: number) 
 
 // ----- real scale ---------------------------------------------------------------------------------
 
-/** Peak resident memory of this process in GB (VmHWM), or undefined when /proc is unreadable. */
-async function vmHwmGb(): Promise<number | undefined> {
-  try {
-    const status = await Deno.readTextFile("/proc/self/status");
-    const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
-    return Number.isFinite(kb) ? (kb * 1024) / 1e9 : undefined;
-  } catch {
-    return undefined; // e.g. the bench task's permissions do not include /proc/self/status
-  }
-}
-
-/**
- * Largest resident set seen by sampling `Deno.memoryUsage()` every 50 ms (a lower bound of the
- * true peak: samples cannot run while ORT holds the JS thread).
- */
-function rssSampler(): { stop(): number } {
-  let peak = Deno.memoryUsage().rss;
-  const timer = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss), 50);
-  return {
-    stop() {
-      clearInterval(timer);
-      return Math.max(peak, Deno.memoryUsage().rss) / 1e9;
-    },
-  };
+/** Peak resident memory of this process in GB: getrusage's ru_maxrss, kept by the kernel. */
+function peakRssGb(): number {
+  return (process.resourceUsage().maxRSS * 1024) / 1e9;
 }
 
 /**
@@ -413,7 +389,6 @@ export async function realScale(): Promise<BenchResult[]> {
   const dir = `.sent/tmp/bench-real-${Deno.pid}`;
   const results: BenchResult[] = [];
   const fp32Gb = (parameterCount(config) * 4) / 1e9;
-  const sampler = rssSampler();
   try {
     const t0 = performance.now();
     const tensors = new Map(
@@ -459,20 +434,17 @@ export async function realScale(): Promise<BenchResult[]> {
       unit: "tokens/s",
     });
     await policy.release();
-    const sampled = sampler.stop();
-    const hwm = await vmHwmGb();
-    const peak = hwm ?? sampled;
+    const peak = peakRssGb();
     results.push({
       name: "model.real_peak_rss_gb",
       value: peak,
-      unit: hwm === undefined ? "GB (sampled RSS; /proc/self/status unreadable)" : "GB (VmHWM)",
+      unit: "GB (peak RSS of the process, getrusage)",
       reference: round(fp32Gb),
       ratio: round(peak / fp32Gb),
       target: "≤ 2.5 × fp32 weights",
     });
     results.push({ name: "model.real_fp32_weights_gb", value: fp32Gb, unit: "GB" });
   } finally {
-    sampler.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   return results;

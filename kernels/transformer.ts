@@ -27,9 +27,8 @@
  *
  * Only WebGPU-safe ops are emitted (onnxruntime-notes.md §1.3): no LogSoftmax, masks are int32
  * and become float before any arithmetic, and int64 appears only as Gather indices (token ids)
- * and in the exported model's conventional inputs. Under WebGPU the placement check puts only the
- * causal mask's size arithmetic (Shape → Slice → Sub on int64 shape tensors, six tiny nodes) on
- * the CPU.
+ * and in the exported model's conventional inputs. Under WebGPU the placement check finds no node
+ * on the CPU in the engine's graphs (the causal mask counts indices in float32, see `causalBias`).
  *
  * @example
  * ```ts
@@ -431,19 +430,34 @@ const MASKED = -1e9;
  * the S positions: query i may attend key j when j ≤ S − T + i and `keyMask[b, j]` is 1.
  * A fully masked row (a left-padding query) attends uniformly instead of producing NaN.
  *
+ * The indices are counted in float32 (CumSum of ones) rather than taken from shape tensors, whose
+ * int64 arithmetic (Slice, Sub, Concat) would run on the CPU under WebGPU:
+ *   kIdx[b, j] = j,  qIdx[b, i] = (S − T) + i,  keep = (kIdx ≤ qIdx) · keyMask.
+ *
  * @param b The graph being built.
  * @param keyMask [B, S] int32 or int64, 1 for real tokens.
- * @param queries A [B, T, …] value whose axis 1 is T.
+ * @param positions [B, T] position ids of the queries (only their shape is used).
  * @param groups G: the bias is repeated for each query head of a key/value head.
  * @returns Bias [B, 1, G·T, S] (broadcasts over K).
  */
-export function causalBias(b: GraphBuilder, keyMask: Value, queries: Value, groups: number): Value {
-  const t = b.slice(b.shape(queries), [1], [2], [0]); // int64 [1]: T
-  const s = b.slice(b.shape(keyMask), [1], [2], [0]); // int64 [1]: S
-  const ones = b.expand(b.scalar(1), b.concat([t, s], 0)); // [T, S] (Expand stays on WebGPU)
-  const lower = b.op1("Trilu", [ones, b.squeeze(b.sub(s, t), [0])], { upper: 0 }); // [T, S]
-  const keep = b.mul(b.unsqueeze(b.cast(keyMask, "float32"), [1]), lower); // [B, T, S]
-  const bias = b.unsqueeze(b.mul(b.sub(keep, b.scalar(1)), b.scalar(-MASKED)), [1]); // [B,1,T,S]
+export function causalBias(
+  b: GraphBuilder,
+  keyMask: Value,
+  positions: Value,
+  groups: number,
+): Value {
+  const one = b.scalar(1);
+  const zero = b.scalar(0);
+  const keyReal = b.cast(keyMask, "float32"); // [B, S]
+  const onesK = b.add(b.mul(keyReal, zero), one); // [B, S]
+  const onesQ = b.add(b.mul(b.cast(positions, "float32"), zero), one); // [B, T]
+  const axis = b.scalar(1, "int32");
+  const kIdx = b.sub(b.op1("CumSum", [onesK, axis]), one); // [B, S]: j
+  const offset = b.sub(b.reduceSum(onesK, [1]), b.reduceSum(onesQ, [1])); // [B, 1]: S − T
+  const qIdx = b.add(b.sub(b.op1("CumSum", [onesQ, axis]), one), offset); // [B, T]: S − T + i
+  const causal = b.lessOrEqual(b.unsqueeze(kIdx, [1]), b.unsqueeze(qIdx, [2])); // [B, T, S]
+  const keep = b.mul(b.unsqueeze(keyReal, [1]), b.cast(causal, "float32")); // [B, T, S]
+  const bias = b.unsqueeze(b.mul(b.sub(keep, one), b.scalar(-MASKED)), [1]); // [B, 1, T, S]
   return groups === 1 ? bias : b.concat(Array(groups).fill(bias), 2); // [B, 1, G·T, S]
 }
 
@@ -659,7 +673,7 @@ export function decoder(
   const ropeQ = { cos: b.mul(rope.cos, scale), sin: b.mul(rope.sin, scale) };
   const bias = cache === "slots"
     ? slotBias(b, inputs.mask)
-    : causalBias(b, inputs.mask, inputs.ids, config.numHeads / config.numKvHeads);
+    : causalBias(b, inputs.mask, inputs.positions, config.numHeads / config.numKvHeads);
   const kv: LayerKv[] = [];
   for (let i = 0; i < config.numLayers; i++) {
     const r = block(b, x, w, i, { config, rope, ropeQ, bias, cache, past: inputs.past?.[i] });
