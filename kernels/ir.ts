@@ -136,23 +136,25 @@ export function isStatic(d: Dim): d is number {
   return typeof d === "number";
 }
 
-/** Typed-array constructor for a dtype's storage. */
+/** A typed-array class: `new C(length)` for fresh storage, `new C(buffer)` for a view. */
+export interface TensorDataClass {
+  new (length: number): TensorData;
+  new (buffer: ArrayBuffer, byteOffset?: number, length?: number): TensorData;
+}
+
+/** The typed-array class that stores each dtype (float16 as its raw 16-bit patterns). */
+export const DTYPE_STORAGE: Readonly<Record<DType, TensorDataClass>> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  bool: Uint8Array,
+  uint8: Uint8Array,
+  int8: Int8Array,
+};
+
+/** Zero-filled storage for `n` elements of a dtype. */
 export function emptyData(dtype: DType, n: number): TensorData {
-  switch (dtype) {
-    case "float32":
-      return new Float32Array(n);
-    case "float64":
-      return new Float64Array(n);
-    case "float16":
-      return new Uint16Array(n);
-    case "int32":
-      return new Int32Array(n);
-    case "int64":
-      return new BigInt64Array(n);
-    case "bool":
-    case "uint8":
-      return new Uint8Array(n);
-    case "int8":
-      return new Int8Array(n);
-  }
+  return new DTYPE_STORAGE[dtype](n);
 }

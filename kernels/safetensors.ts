@@ -42,7 +42,7 @@
  */
 
 import type { ConstTensor, DType, TensorData } from "./ir.ts";
-import { DTYPE_BYTES } from "./ir.ts";
+import { DTYPE_BYTES, DTYPE_STORAGE } from "./ir.ts";
 
 /** Element types of the safetensors format (the `dtype` strings of the header). */
 export type SafetensorsDType =
@@ -388,7 +388,7 @@ export class SafetensorsFile {
     if (stored.convert === undefined) {
       const buffer = new ArrayBuffer(info.end - info.begin);
       await this.#readExactly(new Uint8Array(buffer), info);
-      return { dtype: stored.loadsAs, dims, data: viewAs(stored.loadsAs, buffer) };
+      return { dtype: stored.loadsAs, dims, data: new DTYPE_STORAGE[stored.loadsAs](buffer) };
     }
     const out = new Float32Array(count);
     const chunk = new Uint8Array(Math.min(count, CHUNK_ELEMENTS) * stored.bytes);
@@ -423,26 +423,6 @@ export class SafetensorsFile {
 
   [Symbol.dispose](): void {
     this.close();
-  }
-}
-
-function viewAs(dtype: DType, buffer: ArrayBuffer): TensorData {
-  switch (dtype) {
-    case "float32":
-      return new Float32Array(buffer);
-    case "float64":
-      return new Float64Array(buffer);
-    case "float16":
-      return new Uint16Array(buffer);
-    case "int32":
-      return new Int32Array(buffer);
-    case "int64":
-      return new BigInt64Array(buffer);
-    case "int8":
-      return new Int8Array(buffer);
-    case "uint8":
-    case "bool":
-      return new Uint8Array(buffer);
   }
 }
 

@@ -19,7 +19,8 @@ import { createHash } from "node:crypto";
 import type { BenchResult } from "./bench_types.ts";
 import { sha256File } from "./hash.ts";
 
-const PIPELINE_FLAGS = [
+/** Permissions of the `pipeline` set in deno.json, spelled out (no experimental-config warning). */
+export const PIPELINE_FLAGS = [
   "--allow-read=.,../shared/datasets",
   "--allow-write=.",
   "--allow-env",

@@ -4,19 +4,12 @@
  */
 
 import type { LockFile, RunRecord } from "../../pipeline/records.ts";
+import { PIPELINE_FLAGS } from "../../pipeline/bench_pipeline.ts";
+
+export { PIPELINE_FLAGS };
 
 /** Repository root (the tests' working directory for subprocesses). */
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
-
-/** Permissions of the `pipeline` set in deno.json, spelled out. */
-export const PIPELINE_FLAGS = [
-  "--allow-read=.,../shared/datasets",
-  "--allow-write=.",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-ffi",
-  "--no-prompt",
-];
 
 const FIXTURE_CLI = `${ROOT}/tests/pipeline/_fixture_cli.ts`;
 
