@@ -11,7 +11,6 @@ import type { Value } from "./ir.ts";
 import type { GradContext, GradRule } from "./_grad_util.ts";
 import {
   attrInt,
-  constInput,
   countOf,
   each,
   expandTarget,
@@ -101,13 +100,12 @@ export const REDUCE_RULES: Readonly<Record<string, GradRule>> = {
       const total = c.b.reduceSum(g, [softmaxAxis(c)], true);
       return c.b.sub(g, c.b.mul(c.b.exp(out(c)), total));
     })),
-  // y = cumsum(x): dx = the cumsum of g in the other direction (exclusive stays exclusive).
+  // y = cumsum(x): dx = the cumsum of g in the other direction (exclusive stays exclusive), along
+  // the forward's own axis input (int32 or int64, whichever the forward used).
   CumSum: rule("linear", (c) =>
-    each(c, (g) => {
-      const axis = constInput(c.node, 1, "axis")[0];
-      return c.b.op1("CumSum", [g, c.b.scalar(axis, "int64")], {
+    each(c, (g) =>
+      c.b.op1("CumSum", [g, c.node.inputs[1]!], {
         exclusive: attrInt(c.node, "exclusive", 0),
         reverse: 1 - attrInt(c.node, "reverse", 0),
-      });
-    })),
+      }))),
 };

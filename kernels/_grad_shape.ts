@@ -161,12 +161,17 @@ function splitGrads(c: GradContext): (Value | null)[] {
  * Gather(data, idx, axis): out = data[:a] + idx.shape + data[a+1:]. Its gradient scatter-adds g
  * into zeros shaped like data. On axis 0 (embeddings) that is one ScatterND with idx[..., 1]
  * and g as the updates; another axis is moved to the front and back with Transposes.
+ *
+ * ScatterND takes int64 indices only, and the WebGPU EP cannot reshape an int64 tensor, so int32
+ * indices get their trailing axis before the Cast and the whole rule stays on the GPU. int64
+ * indices need an int64 Unsqueeze, which runs on the CPU under WebGPU: gather with int32 indices
+ * there (the engine's token ids are int32).
  */
 function gatherGrad(c: GradContext, g: Value): Value {
   const b = c.b;
-  const [data, idx] = [inp(c, 0), int64(b, inp(c, 1))];
+  const [data, idx] = [inp(c, 0), inp(c, 1)];
   const axis = normAxis(attrInt(c.node, "axis", 0), data.shape.length);
-  const where = b.unsqueeze(idx, [-1]);
+  const where = int64(b, b.unsqueeze(idx, [-1])); // [...idx, 1]
   if (axis === 0) return b.scatterND(zerosLike(b, data), where, g, "add");
   const front = [axis, ...data.shape.map((_, i) => i).filter((i) => i !== axis)];
   const r = idx.shape.length;

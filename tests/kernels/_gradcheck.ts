@@ -231,8 +231,29 @@ const INT64_ARITHMETIC = new Set([
 ]);
 
 /**
+ * Ops that only move or select elements. The WebGPU EP has none of them for int64 data (measured
+ * with `checkPlacement`: an int64 graph input can feed Gather/Scatter indices, nothing else), and
+ * no Slice or GatherElements for int32 data either.
+ */
+const INT64_MOVES = new Set([
+  "Identity",
+  "Reshape",
+  "Unsqueeze",
+  "Squeeze",
+  "Concat",
+  "Split",
+  "Slice",
+  "Transpose",
+  "Expand",
+  "Gather",
+  "GatherElements",
+]);
+const INT32_MOVES = new Set(["Slice", "GatherElements"]);
+
+/**
  * Name the nodes that would fall back to the CPU under the WebGPU EP: CPU-only ops, other
- * domains (com.microsoft), int64 arithmetic, comparisons, Where and Casts from int64.
+ * domains (com.microsoft), int64 arithmetic, comparisons, Where, Casts from int64, and int64
+ * (for some ops int32) data moved by shape and selection ops.
  *
  * @param nodes The nodes to check (e.g. the backward part of a gradient graph).
  * @returns One line per offending node; empty when all stay on the GPU.
@@ -247,6 +268,12 @@ export function webgpuHazards(nodes: readonly Node[]): string[] {
       return [`${n.op} on int64 → ${outs}`];
     }
     if (n.op === "Cast" && n.inputs[0]?.dtype === "int64") return [`Cast from int64 → ${outs}`];
+    const moved = n.outputs[0]?.dtype;
+    if (
+      (moved === "int64" && INT64_MOVES.has(n.op)) || (moved === "int32" && INT32_MOVES.has(n.op))
+    ) {
+      return [`${n.op} of ${moved} → ${outs}`];
+    }
     return [];
   });
 }
