@@ -104,7 +104,7 @@ function qwen2BlockModel(width: number): BenchModel {
     tie_word_embeddings: true,
   });
   const b = new GraphBuilder(`qwen2_block_${width}`);
-  const ids = b.input("input_ids", "int64", [B, T]);
+  const ids = b.input("input_ids", "int32", [B, T]);
   const mask = b.input("attention_mask", "int32", [B, T]);
   const positions = b.input("position_ids", "int32", [B, T]);
   const r = b.input("r", "float32", [B, T, width]); //               [B,T,D]
@@ -116,7 +116,7 @@ function qwen2BlockModel(width: number): BenchModel {
   const params: ToyParam[] = [];
   const data: Record<string, HostTensor> = {
     input_ids: hostTensor(
-      "int64",
+      "int32",
       [B, T],
       Array.from({ length: B * T }, (_, i) => (i * 7) % vocab),
     ),

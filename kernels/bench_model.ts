@@ -328,7 +328,7 @@ function decodeStep(config: Qwen2Config, batch: number, slots: number) {
   return {
     batch,
     slots,
-    ids: BigInt64Array.from({ length: batch }, (_, r) => BigInt(3 + (r % 20))),
+    ids: Int32Array.from({ length: batch }, (_, r) => 3 + (r % 20)),
     positions: new Int32Array(batch).fill(slots),
     slotMask: new Int32Array(batch * slots).fill(1),
     cache,
@@ -341,7 +341,7 @@ async function trainStepRate(config: Qwen2Config, policy: Policy, runs: number) 
   const batch = padBatch(randomPrompts(config, B, T, "train"), { padId: 0 });
   const dims = [B, T];
   const data = {
-    input_ids: new HostTensor("int64", dims, batch.ids),
+    input_ids: new HostTensor("int32", dims, batch.ids),
     attention_mask: new HostTensor("int32", dims, batch.mask),
     position_ids: new HostTensor("int32", dims, batch.positions),
     loss_mask: new HostTensor("float32", dims, new Float32Array(B * T).fill(1)),

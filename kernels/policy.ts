@@ -6,9 +6,10 @@
  * read in place, so no run copies the weights; replacing them after a training step is a pointer
  * swap (`setWeights`). Programs are compiled on first use and cached per kind.
  *
- * Token batches are row-major `[batch, length]` arrays with an attention mask (1 = real token)
- * and position ids that count real tokens only, so a left-padded prompt sees the same positions
- * as the unpadded one (see {@link padBatch}).
+ * Token batches are row-major `[batch, length]` int32 arrays (the engine's graphs take int32 ids,
+ * masks and positions; see transformer.ts): token ids, an attention mask (1 = real token) and
+ * position ids that count real tokens only, so a left-padded prompt sees the same positions as
+ * the unpadded one (see {@link padBatch}).
  *
  * @example
  * ```ts
@@ -41,6 +42,7 @@ import {
   KV_NAMES,
   lmHead,
   type LossBuilder,
+  nextTokenIds,
   parameterShapes,
   type Qwen2Config,
   qwen2ConfigFromHF,
@@ -57,7 +59,7 @@ export interface TokenBatch {
   /** Columns (the padded length). */
   readonly length: number;
   /** Token ids [batch, length]; pads hold the pad id. */
-  readonly ids: BigInt64Array;
+  readonly ids: Int32Array;
   /** 1 for real tokens, 0 for padding [batch, length]. */
   readonly mask: Int32Array;
   /** Position of each token among its row's real tokens (0 for pads) [batch, length]. */
@@ -87,14 +89,14 @@ export function padBatch(
 ): TokenBatch {
   const batch = sequences.length;
   const length = Math.max(options.length ?? 0, ...sequences.map((s) => s.length));
-  const ids = new BigInt64Array(batch * length).fill(BigInt(options.padId));
+  const ids = new Int32Array(batch * length).fill(options.padId);
   const mask = new Int32Array(batch * length);
   const positions = new Int32Array(batch * length);
   sequences.forEach((seq, r) => {
     if (seq.length === 0) throw new Error(`padBatch(): sequence ${r} is empty`);
     const start = options.side === "right" ? 0 : length - seq.length;
     seq.forEach((id, k) => {
-      ids[r * length + start + k] = BigInt(id);
+      ids[r * length + start + k] = id;
       mask[r * length + start + k] = 1;
       positions[r * length + start + k] = k;
     });
@@ -105,7 +107,7 @@ export function padBatch(
 function batchFeeds(batch: TokenBatch): Record<string, HostTensor> {
   const dims = [batch.batch, batch.length];
   return {
-    input_ids: new HostTensor("int64", dims, batch.ids),
+    input_ids: new HostTensor("int32", dims, batch.ids),
     attention_mask: new HostTensor("int32", dims, batch.mask),
     position_ids: new HostTensor("int32", dims, batch.positions),
   };
@@ -199,6 +201,7 @@ export interface ScoreOptions {
  * next-token distribution, for positions 0 … T−2 (predicting tokens 1 … T−1). Uses the fused
  * log-prob and entropy graphs of `fused.ts`.
  *
+ * Inputs: `input_ids`, `attention_mask`, `position_ids`, all int32 [batch, seq], then the weights.
  * Outputs: `logprobs` [batch, seq − 1] and `entropy` [batch, seq − 1].
  *
  * @param config The architecture.
@@ -207,13 +210,13 @@ export interface ScoreOptions {
  */
 export function buildScoreGraph(config: Qwen2Config, options: ScoreOptions = {}): Graph {
   const b = new GraphBuilder("qwen2_score");
-  const ids = b.input("input_ids", "int64", ["batch_size", "sequence_length"]);
+  const ids = b.input("input_ids", "int32", ["batch_size", "sequence_length"]);
   const mask = b.input("attention_mask", "int32", ["batch_size", "sequence_length"]);
   const positions = b.input("position_ids", "int32", ["batch_size", "sequence_length"]);
   const w = declareWeights(b, config);
   const { hidden } = decoder(b, config, w, { ids, mask, positions }, "none");
   const logits = lmHead(b, config, w, b.slice(hidden, [0], [-1], [1])); // [B, T−1, V]
-  const next = b.slice(ids, [1], [2 ** 31 - 1], [1]); // [B, T−1]
+  const next = nextTokenIds(b, config, ids); // [B, T−1]
   const t = { temperature: options.temperature };
   b.output(chosenLogProb(b, logits, next, t), "logprobs");
   b.output(tokenEntropy(b, logits, t), "entropy");
@@ -272,7 +275,7 @@ export interface SlotStep {
   /** Cache slots C. */
   readonly slots: number;
   /** The token fed to each row [batch]. */
-  readonly ids: BigInt64Array;
+  readonly ids: Int32Array;
   /** Its position [batch]. */
   readonly positions: Int32Array;
   /** 1 for each filled slot [batch, slots]. */
@@ -294,7 +297,7 @@ export interface ResidentStep {
   /** Rows. */
   readonly batch: number;
   /** The token fed to each row [batch]. */
-  readonly ids: BigInt64Array;
+  readonly ids: Int32Array;
   /** Its position [batch]. */
   readonly positions: Int32Array;
   /** Mask over past + this token [batch, length]. */
@@ -465,7 +468,7 @@ export class Policy {
     const program = await this.program("decode");
     const { numKvHeads: K, headDim: E } = this.config;
     const feeds: Record<string, Tensor> = {
-      input_ids: new HostTensor("int64", [step.batch, 1], step.ids),
+      input_ids: new HostTensor("int32", [step.batch, 1], step.ids),
       attention_mask: new HostTensor("int32", [step.batch, step.slots], step.slotMask),
       position_ids: new HostTensor("int32", [step.batch, 1], step.positions),
       ...this.#weightFeeds(),
@@ -507,7 +510,7 @@ export class Policy {
   async decodeResident(step: ResidentStep, past: readonly Tensor[]): Promise<ResidentResult> {
     const program = await this.program("decode_concat");
     const feeds: Record<string, Tensor> = {
-      input_ids: new HostTensor("int64", [step.batch, 1], step.ids),
+      input_ids: new HostTensor("int32", [step.batch, 1], step.ids),
       attention_mask: new HostTensor("int32", [step.batch, step.length], step.mask),
       position_ids: new HostTensor("int32", [step.batch, 1], step.positions),
       ...this.#weightFeeds(),

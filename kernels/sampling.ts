@@ -357,7 +357,7 @@ async function runSlots(policy: Policy, rows: Row[], options: SamplingOptions): 
     const out = await policy.decode({
       batch: held.length,
       slots: cache.slots,
-      ids: BigInt64Array.from(held, (r) => BigInt(rows[r].tokens.at(-1)!)),
+      ids: Int32Array.from(held, (r) => rows[r].tokens.at(-1)!),
       positions: Int32Array.from(held, (r) => rows[r].position),
       slotMask: cache.mask,
       cache: cache.kv,
@@ -391,10 +391,7 @@ async function runResident(policy: Policy, rows: Row[], options: SamplingOptions
       }
       mask = nextMask;
       length += 1;
-      const ids = BigInt64Array.from(
-        rows,
-        (r) => BigInt(r.done ? options.padId : r.tokens.at(-1)!),
-      );
+      const ids = Int32Array.from(rows, (r) => r.done ? options.padId : r.tokens.at(-1)!);
       const positions = Int32Array.from(rows, (r) => r.position);
       const out = await policy.decodeResident({ batch: B, ids, positions, mask, length }, past);
       disposeAll(past);

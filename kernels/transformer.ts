@@ -25,10 +25,15 @@
  * fast choice. The MatMul form keeps activations 3-D, so symbolic batch and time dims
  * survive every reshape.
  *
- * Only WebGPU-safe ops are emitted (onnxruntime-notes.md §1.3): no LogSoftmax, masks are int32
- * and become float before any arithmetic, and int64 appears only as Gather indices (token ids)
- * and in the exported model's conventional inputs. Under WebGPU the placement check finds no node
- * on the CPU in the engine's graphs (the causal mask counts indices in float32, see `causalBias`).
+ * Only WebGPU-safe ops are emitted (onnxruntime-notes.md §1.3): no LogSoftmax; token ids, masks
+ * and positions are int32 inside the engine, because the WebGPU EP moves no int64 tensor (Slice,
+ * Unsqueeze, Reshape, Concat, even Identity of int64 fall back to the CPU; an int64 graph input
+ * can only feed Gather indices directly), and masks become float before any arithmetic. int64
+ * appears only in the exported model's conventional inputs.
+ * Under WebGPU the placement check (tests/kernels/webgpu_placement_test.ts) finds no node on the
+ * CPU in the engine's prefill, decode, score and train graphs: the causal mask counts indices in
+ * float32 (see `causalBias`) and the next-token targets are shifted in float32 (see
+ * `nextTokenIds`).
  *
  * @example
  * ```ts
@@ -633,7 +638,7 @@ export function block(
 
 /** Graph inputs of the model. */
 export interface ModelInputs {
-  /** Token ids [B, T], int64 (Gather indices). */
+  /** Token ids [B, T], int32 (engine) or int64 (export): Gather indices into the embedding. */
   readonly ids: Value;
   /** Keys mask: [B, S] (none/concat, S = P + T) or [B, C] (slots); 1 = real token. */
   readonly mask: Value;
@@ -706,8 +711,9 @@ export interface DecoderGraphOptions {
   /** `last`: logits [B, V] of the last position only; `all`: [B, T, V]. */
   logits: "last" | "all";
   /**
-   * Dtype of `attention_mask` and `position_ids`: int32 inside the engine (WebGPU-safe),
-   * int64 for the exported model (the Optimum / genai convention). Default int32.
+   * Dtype of `input_ids`, `attention_mask` and `position_ids`: int32 inside the engine (the only
+   * integer type the WebGPU EP moves and indexes with), int64 for the exported model (the
+   * Optimum / genai convention). Default int32.
    */
   indexDtype?: "int32" | "int64";
   /** Graph name (default from the mode). */
@@ -738,9 +744,9 @@ export const KV_NAMES: Readonly<
  * A forward graph with a KV cache interface: prefill (`cache: "none"`), HF-style decode with
  * past → present (`"concat"`), or host-cache decode (`"slots"`).
  *
- * Inputs: `input_ids` int64 [batch, seq]; `attention_mask` [batch, keys] (none: keys = seq;
- * concat: past + seq; slots: the cache's slots, without the new token); `position_ids`
- * [batch, seq]; cache inputs per {@link KV_NAMES}; then the weights by HF name.
+ * Inputs: `input_ids` [batch, seq]; `attention_mask` [batch, keys] (none: keys = seq; concat:
+ * past + seq; slots: the cache's slots, without the new token); `position_ids` [batch, seq] (all
+ * three of the index dtype); cache inputs per {@link KV_NAMES}; then the weights by HF name.
  * Outputs: `logits`, then per layer the key and value outputs per {@link KV_NAMES}.
  *
  * @param config The architecture.
@@ -757,7 +763,7 @@ export function buildDecoderGraph(config: Qwen2Config, options: DecoderGraphOpti
     : cache === "concat"
     ? ["batch_size", "past_sequence_length + sequence_length"]
     : ["batch_size", "cache_slots"];
-  const ids = b.input("input_ids", "int64", ["batch_size", seq]);
+  const ids = b.input("input_ids", idx, ["batch_size", seq]);
   const mask = b.input("attention_mask", idx, keys);
   const positions = b.input("position_ids", idx, ["batch_size", seq]);
   const { numKvHeads: K, headDim: E } = config;
@@ -780,18 +786,49 @@ export function buildDecoderGraph(config: Qwen2Config, options: DecoderGraphOpti
   return b.build();
 }
 
+/**
+ * The next-token targets of full sequences: token ids 1 … T−1 of each row.
+ *
+ * The WebGPU EP has no Slice kernel for integer tensors (int32 or int64; measured in 1.30), so the
+ * shift runs on a float32 copy of the ids, which holds every id below 2²⁴ exactly; both Casts and
+ * the Slice stay on the GPU.
+ *
+ * @param b The graph being built.
+ * @param config The architecture (its vocabulary must fit float32's exact integers).
+ * @param ids Token ids [B, T], int32 or int64.
+ * @returns [B, T−1], of the dtype of `ids`.
+ * @example
+ * ```ts
+ * import { GraphBuilder } from "./builder.ts";
+ * import { nextTokenIds, tinyPolicyConfig } from "./transformer.ts";
+ * const b = new GraphBuilder("targets");
+ * const ids = b.input("input_ids", "int32", ["batch_size", "sequence_length"]);
+ * nextTokenIds(b, tinyPolicyConfig(32), ids).dtype; // "int32"
+ * ```
+ */
+export function nextTokenIds(b: GraphBuilder, config: Qwen2Config, ids: Value): Value {
+  if (config.vocabSize > 2 ** 24) {
+    throw new Error(
+      `nextTokenIds(): vocabulary of ${config.vocabSize} ids; the float32 shift is exact only up ` +
+        `to ${2 ** 24}`,
+    );
+  }
+  const shifted = b.slice(b.cast(ids, "float32"), [1], [2 ** 31 - 1], [1]); // [B, T−1]
+  return b.cast(shifted, ids.dtype);
+}
+
 /** What a loss builder receives: the graph, and the model's next-token predictions. */
 export interface LossInputs {
   /** The graph being built (declare extra inputs, e.g. advantages, with `b.input`). */
   readonly b: GraphBuilder;
   readonly config: Qwen2Config;
-  /** Token ids [B, T] (graph input `input_ids`). */
+  /** Token ids [B, T] int32 (graph input `input_ids`). */
   readonly ids: Value;
   /** Attention mask [B, T] int32 (graph input `attention_mask`). */
   readonly mask: Value;
   /** Logits at positions 0 … T−2, predicting tokens 1 … T−1: [B, T−1, V]. */
   readonly logits: Value;
-  /** The predicted tokens 1 … T−1: [B, T−1] int64. */
+  /** The predicted tokens 1 … T−1: [B, T−1] int32 (see {@link nextTokenIds}). */
   readonly targets: Value;
 }
 
@@ -806,8 +843,8 @@ export type LossBuilder = (inputs: LossInputs) => Value;
  * @param config The architecture.
  * @param loss The loss builder (e.g. {@link nextTokenLoss}; the GRPO losses later).
  * @param options Graph name.
- * @returns The graph (inputs `input_ids`, `attention_mask`, `position_ids`, the loss builder's
- *   own, then the weights).
+ * @returns The graph (inputs `input_ids`, `attention_mask`, `position_ids`, all int32
+ *   [batch, seq]; the loss builder's own; then the weights).
  */
 export function buildLossGraph(
   config: Qwen2Config,
@@ -815,13 +852,13 @@ export function buildLossGraph(
   options: { name?: string } = {},
 ): Graph {
   const b = new GraphBuilder(options.name ?? "qwen2_loss");
-  const ids = b.input("input_ids", "int64", ["batch_size", "sequence_length"]);
+  const ids = b.input("input_ids", "int32", ["batch_size", "sequence_length"]);
   const mask = b.input("attention_mask", "int32", ["batch_size", "sequence_length"]);
   const positions = b.input("position_ids", "int32", ["batch_size", "sequence_length"]);
   const w = declareWeights(b, config);
   const { hidden } = decoder(b, config, w, { ids, mask, positions }, "none");
   const logits = lmHead(b, config, w, b.slice(hidden, [0], [-1], [1])); // [B, T−1, V]
-  const targets = b.slice(ids, [1], [2 ** 31 - 1], [1]); // [B, T−1]
+  const targets = nextTokenIds(b, config, ids); // [B, T−1]
   b.output(loss({ b, config, ids, mask, logits, targets }), "loss");
   return b.build();
 }

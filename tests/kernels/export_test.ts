@@ -25,7 +25,7 @@ async function prefillThenDecode(modelPath: string, prompts: number[][], next: n
   const batch = padBatch(prompts, { padId: 0 });
   const [B, T] = [batch.batch, batch.length];
   const feeds: Record<string, ort.Tensor> = {
-    input_ids: new ort.Tensor("int64", batch.ids, [B, T]),
+    input_ids: new ort.Tensor("int64", int64(batch.ids), [B, T]),
     attention_mask: new ort.Tensor("int64", int64(batch.mask), [B, T]),
     position_ids: new ort.Tensor("int64", int64(batch.positions), [B, T]),
   };

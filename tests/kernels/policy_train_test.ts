@@ -43,7 +43,7 @@ function trainingBatch() {
     for (let k = PROMPT; k < seq.length; k++) lossMask[r * batch.length + start + k] = 1;
   });
   return {
-    input_ids: new HostTensor("int64", dims, batch.ids),
+    input_ids: new HostTensor("int32", dims, batch.ids),
     attention_mask: new HostTensor("int32", dims, batch.mask),
     position_ids: new HostTensor("int32", dims, batch.positions),
     loss_mask: new HostTensor("float32", dims, lossMask),

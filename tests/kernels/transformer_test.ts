@@ -96,6 +96,7 @@ Deno.test("buildDecoderGraph() names inputs and outputs per cache mode", () => {
   const c = qwen2ConfigFromHF(HF_TINY);
   const names = (g: { inputs: readonly { name: string }[] }) => g.inputs.map((v) => v.name);
   const concat = buildDecoderGraph(c, { cache: "concat", logits: "all", indexDtype: "int64" });
+  const slots = buildDecoderGraph(c, { cache: "slots", logits: "last" });
   assert.deepEqual(names(concat).slice(0, 5), [
     "input_ids",
     "attention_mask",
@@ -110,8 +111,8 @@ Deno.test("buildDecoderGraph() names inputs and outputs per cache mode", () => {
     "present.1.key",
     "present.1.value",
   ]);
-  assert.equal(concat.inputs[1].dtype, "int64");
-  const slots = buildDecoderGraph(c, { cache: "slots", logits: "last" });
+  assert.deepEqual(concat.inputs.slice(0, 3).map((v) => v.dtype), ["int64", "int64", "int64"]);
+  assert.deepEqual(slots.inputs.slice(0, 3).map((v) => v.dtype), ["int32", "int32", "int32"]);
   assert.deepEqual(slots.outputs.map((v) => v.name).slice(1, 3), ["new.0.key", "new.0.value"]);
   assert.ok(names(slots).includes("cache.1.value"));
   assert.ok(names(slots).includes("model.layers.1.mlp.up_proj.weight"));
@@ -264,7 +265,7 @@ Deno.test("decode with a KV cache (slots and concat) gives the full forward's lo
     const out = await policy.decode({
       batch: 3,
       slots: C,
-      ids: BigInt64Array.from([0, 1, 2], () => BigInt(token)),
+      ids: new Int32Array(3).fill(token),
       positions: Int32Array.from(lens, (n) => n + k),
       slotMask,
       cache: { keys, values, length: C },
@@ -293,7 +294,7 @@ Deno.test("decode with a KV cache (slots and concat) gives the full forward's lo
     mask = next;
     const out = await policy.decodeResident({
       batch: 3,
-      ids: BigInt64Array.from([0, 1, 2], () => BigInt(token)),
+      ids: new Int32Array(3).fill(token),
       positions: Int32Array.from(lens, (m) => m + k),
       mask,
       length: n,

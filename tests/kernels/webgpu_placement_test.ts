@@ -5,7 +5,9 @@ import { GraphBuilder } from "../../kernels/builder.ts";
 import { chosenLogProb, klK3, tokenEntropy } from "../../kernels/fused.ts";
 import type { Graph } from "../../kernels/ir.ts";
 import { assertAllOnWebGpu, checkPlacement, parsePlacementLog } from "../../kernels/placement.ts";
+import { buildScoreGraph, policyTrainStep } from "../../kernels/policy.ts";
 import { buildTrainStep } from "../../kernels/train_step.ts";
+import { buildDecoderGraph, nextTokenLoss, qwen2ConfigFromHF } from "../../kernels/transformer.ts";
 import { attentionBlockModel, mlpModel, type ToyModel } from "../../kernels/_toy_models.ts";
 
 /** Forward and backward of the three per-token fused graphs, as a policy loss would use them. */
@@ -28,6 +30,16 @@ function trainStepGraph(model: ToyModel): Graph {
   }).graph;
 }
 
+/** A tiny Qwen2 (grouped-query attention: 4 query heads on 2 key/value heads). */
+const TINY = qwen2ConfigFromHF({
+  vocab_size: 32,
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_hidden_layers: 1,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+});
+
 const GENERATED: Record<string, () => Graph> = {
   "fused entropy / log-prob / k3, forward and backward": fusedLossGraph,
   "AdamW update over several parameters": () =>
@@ -35,6 +47,17 @@ const GENERATED: Record<string, () => Graph> = {
   "MLP train step": () => trainStepGraph(mlpModel({ rows: 8, inputs: 4, hidden: 8, outputs: 1 })),
   "attention block train step": () =>
     trainStepGraph(attentionBlockModel({ batch: 2, seq: 8, width: 16, heads: 2, hidden: 24 })),
+  "Qwen2 prefill (no cache, last logits)": () =>
+    buildDecoderGraph(TINY, { cache: "none", logits: "last" }),
+  "Qwen2 forward (no cache, all logits)": () =>
+    buildDecoderGraph(TINY, { cache: "none", logits: "all" }),
+  "Qwen2 decode with past → present (concat)": () =>
+    buildDecoderGraph(TINY, { cache: "concat", logits: "last" }),
+  "Qwen2 decode against host cache slots": () =>
+    buildDecoderGraph(TINY, { cache: "slots", logits: "last" }),
+  "Qwen2 score graph (next-token log-probs and entropies)": () => buildScoreGraph(TINY),
+  "Qwen2 SFT train step (forward, backward, AdamW)": () =>
+    policyTrainStep(TINY, nextTokenLoss).graph,
 };
 
 for (const [what, build] of Object.entries(GENERATED)) {

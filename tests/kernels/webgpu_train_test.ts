@@ -5,10 +5,17 @@ import {
   compile,
   type Device,
   DeviceTensor,
-  type HostTensor,
+  HostTensor,
   hostTensor,
 } from "../../kernels/session.ts";
+import { initWeights, padBatch, Policy } from "../../kernels/policy.ts";
 import { buildTrainStep, Trainer } from "../../kernels/train_step.ts";
+import {
+  buildLossGraph,
+  nextTokenLoss,
+  parameterShapes,
+  qwen2ConfigFromHF,
+} from "../../kernels/transformer.ts";
 import {
   attentionBlockModel,
   initToyParams,
@@ -105,5 +112,49 @@ Deno.test("Trainer on webgpu keeps the state on the GPU and matches the CPU for 
   assertAllClose(gpu.losses, cpu.losses, "losses", tolerance);
   for (const [name, t] of cpu.state) {
     assertAllClose(gpu.state.get(name)!.float32(), t.float32(), `${name} after 4 steps`, tolerance);
+  }
+});
+
+Deno.test("a Qwen2 policy's scores and SFT gradients on webgpu agree with the CPU EP (atol 1e-4, rtol 1e-3)", async () => {
+  const config = qwen2ConfigFromHF({
+    vocab_size: 32,
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 1,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+  });
+  const weights = initWeights(config, { seed: 3, std: 0.2 });
+  const batch = padBatch([[1, 4, 9, 3, 7, 31], [1, 5], [1, 8, 6, 3]], { padId: 0 });
+  const tolerance = { atol: 1e-4, rtol: 1e-3 };
+
+  const score = async (device: Device) => {
+    const policy = Policy.create(config, weights, { device, threads: 2 });
+    const out = await policy.score(batch, { temperature: 0.7 });
+    await policy.release();
+    return out;
+  };
+  const [gpuScore, cpuScore] = [await score("webgpu"), await score("cpu")];
+  assertAllClose(gpuScore.logprobs, cpuScore.logprobs, "log-probs", tolerance);
+  assertAllClose(gpuScore.entropy, cpuScore.entropy, "entropies", tolerance);
+
+  const names = [...parameterShapes(config).keys()];
+  const graph = grad(buildLossGraph(config, nextTokenLoss), "loss", names);
+  const dims = [batch.batch, batch.length];
+  const feeds: Record<string, HostTensor> = {
+    input_ids: new HostTensor("int32", dims, batch.ids),
+    attention_mask: new HostTensor("int32", dims, batch.mask),
+    position_ids: new HostTensor("int32", dims, batch.positions),
+    loss_mask: new HostTensor("float32", dims, Float32Array.from(batch.mask)),
+  };
+  for (const [name, shape] of parameterShapes(config)) {
+    feeds[name] = new HostTensor("float32", shape, weights.get(name)!);
+  }
+  const gpu = await forwardBackward(graph, "webgpu", feeds);
+  const cpu = await forwardBackward(graph, "cpu", feeds);
+  assertAllClose([gpu.scalar("loss")], [cpu.scalar("loss")], "loss", tolerance);
+  for (const name of names) {
+    const g = `grad.${name}`;
+    assertAllClose(gpu.host(g).float32(), cpu.host(g).float32(), g, tolerance);
   }
 });
