@@ -31,23 +31,59 @@ function scaled(b: GraphBuilder, v: Value, s: number): Value {
 }
 
 /**
- * Activation [..., M, K] times weight [K, N] (static K, N), the linear-layer case:
- * dA = reshape(Gemm(G₂, B, transB)) and dB = Gemm(A₂, G₂, transA), with A₂ = A as [rows, K]
- * and G₂ = G as [rows, N]: no transposed copies, one GEMM each.
+ * Rows-to-columns copy of an N-D activation [..., R] as [R, rows], made with a Transpose that
+ * moves the last axis to the front (not a 2-D matrix transpose, so ORT's Gemm/MatMul transpose
+ * fusions leave it alone) and a Reshape. Cached per builder and value: the q/k/v projections
+ * share one input, as do gate and up, so one copy serves all their weight gradients.
  */
+const columnsCache = new WeakMap<GraphBuilder, Map<string, Value>>();
+function columns(b: GraphBuilder, x: Value, r: number): Value {
+  let cache = columnsCache.get(b);
+  if (!cache) columnsCache.set(b, cache = new Map());
+  let t = cache.get(x.name);
+  if (!t) {
+    const rank = x.shape.length;
+    const perm = [rank - 1, ...Array.from({ length: rank - 1 }, (_, i) => i)];
+    t = b.reshape(b.transpose(x, perm), [r, -1]);
+    cache.set(x.name, t);
+  }
+  return t;
+}
+
+/**
+ * Activation [..., M, K] times weight [K, N] (static K, N), the linear-layer case:
+ * dA = reshape(Gemm(G₂, B, transB)), with G₂ = G as [rows, N].
+ *
+ * dB = A₂ᵀ·G₂ (A₂ = A as [rows, K]). For an N-D activation it is a plain MatMul of an explicit
+ * [K, rows] copy of A (or of G, then transposed back: whichever copy is smaller, or A when its
+ * copy already exists): MLAS's transA path is slow for these long-reduction products. Measured on
+ * the 2-core CPU, rows = 4096: [4096, 512]ᵀ·[4096, 1408] took 77 ms as Gemm(transA) and 54 ms as
+ * Transpose + MatMul (transpose included), 27 vs 20 ms at [4096, 512]ᵀ·[4096, 512]. Below
+ * 512 × 512 weights the two are within noise (192 × 512: mixed; 64 × 64: equal), so smaller
+ * weights and 2-D activations keep the single Gemm(A₂, G₂, transA).
+ */
+/** Weight size (K·N) from which the weight gradient uses an explicit transposed copy. */
+const COPY_MIN_WEIGHT = 512 * 512;
+
 function weightMatmulGrads(c: GradContext, k: number, n: number): (Value | null)[] {
   const b = c.b;
   const [a, w] = [inp(c, 0), inp(c, 1)];
   const flat = a.shape.length > 2;
   let g2: Value | undefined;
   const rows = (g: Value) => (g2 ??= flat ? b.reshape(g, [-1, n]) : g);
+  const weightGrad = (g: Value): Value => {
+    const a2 = flat ? b.reshape(a, [-1, k]) : a;
+    if (!flat || k * n < COPY_MIN_WEIGHT) return b.gemm(a2, rows(g), null, { transA: true }); // [K, N]
+    if (columnsCache.get(b)?.has(a.name) || k <= n) return b.matmul(columns(b, a, k), rows(g));
+    return b.transpose(b.matmul(columns(b, g, n), a2), [1, 0]); // ([N, rows]·[rows, K])ᵀ
+  };
   return each(
     c,
     (g) => {
       const da = b.gemm(rows(g), w, null, { transB: true }); // [rows, K]
       return flat ? reshapeLike(b, da, [da.shape[0], k], a) : da;
     },
-    (g) => b.gemm(flat ? b.reshape(a, [-1, k]) : a, rows(g), null, { transA: true }), // [K, N]
+    weightGrad,
   );
 }
 
