@@ -35,6 +35,11 @@ export interface GradContext {
   readonly dy: readonly (Value | null)[];
   /** One flag per forward input: emit its gradient only where true. */
   readonly needs: readonly boolean[];
+  /**
+   * The forward node that produced a value (undefined for graph inputs and initializers), for
+   * rules that differentiate a small pattern at once (Mul(x, Sigmoid(x)), SiLU).
+   */
+  readonly producer?: (v: Value) => Node | undefined;
 }
 
 /** A gradient rule: one gradient per forward input, `null` where none is needed or defined. */

@@ -152,13 +152,16 @@ export function gradInto(
     }
   }
 
+  const producers = new Map<string, Node>();
+  for (const n of nodes) for (const o of n.outputs) producers.set(o.name, n);
+  const producer = (v: Value) => producers.get(v.name);
   const acc = new Accumulator(b);
   if (reach.has(loss.name)) acc.add(loss.name, seedFor(b, loss, options.seed));
   for (const n of path) {
     const dy = n.outputs.map((o) => acc.total(o.name));
     if (dy.every((g) => g === null)) continue;
     const needs = n.inputs.map((v) => v !== null && reach.has(v.name));
-    const gs = rules[ruleKey(n)].grad!({ b, node: n, dy, needs });
+    const gs = rules[ruleKey(n)].grad!({ b, node: n, dy, needs, producer });
     if (!Array.isArray(gs) || gs.length !== n.inputs.length) {
       throw new Error(
         `grad(): the rule for ${n.op} returned ${gs?.length} gradients for ${n.inputs.length} ` +
