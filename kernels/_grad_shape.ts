@@ -61,7 +61,7 @@ function runtimePad(b: GraphBuilder, x: Value, axis: number, offset: number): Va
 /**
  * Slice: dx is g placed back into zeros. Step-1 axes become one Pad; other steps use a Gather
  * with a static index map over g padded by one zero slot (each x position points at its slice
- * position, or at the zero slot).
+ * position, or at the zero slot); a slice that keeps every position (a reversal) needs no slot.
  */
 function sliceGrad(c: GradContext, g0: Value): Value {
   const b = c.b;
@@ -85,8 +85,12 @@ function sliceGrad(c: GradContext, g0: Value): Value {
         { length: d },
         (_, j) => (picked.includes(j) ? picked.indexOf(j) : slot),
       );
-      const pads = x.shape.map(() => 0).concat(x.shape.map((_, j) => (j === axis ? 1 : 0)));
-      g = b.gather(b.pad(g, pads), b.ints(map), axis);
+      if (slot === d) {
+        g = b.gather(g, b.ints(map), axis); // a permutation (e.g. a reversal): no zero slot
+      } else {
+        const pads = x.shape.map(() => 0).concat(x.shape.map((_, j) => (j === axis ? 1 : 0)));
+        g = b.gather(b.pad(g, pads), b.ints(map), axis);
+      }
     } else if (isStatic(d)) {
       const picked = slicePositions(d, start, end, 1);
       const s = picked.length ? picked[0] : 0;
