@@ -23,8 +23,8 @@ import { sha256File } from "./hash.ts";
 export const PIPELINE_FLAGS = [
   "--allow-read=.,../shared/datasets",
   "--allow-write=.",
-  "--allow-env",
-  "--allow-sys",
+  "--allow-env=SENT_*,VK_ICD_FILENAMES,VK_DRIVER_FILES,XDG_RUNTIME_DIR,LOG_TOKENS,LOG_STREAM",
+  "--allow-sys=cpus,hostname,osRelease,systemMemoryInfo",
   "--allow-ffi",
   "--no-prompt",
 ];
