@@ -23,15 +23,21 @@ export interface OutType {
   readonly shape: Shape;
 }
 
-/** Inference rule: inputs (null = omitted optional) and attributes → output types. */
-export type InferRule = (
-  inputs: readonly (Value | null)[],
-  attrs: Readonly<Record<string, Attr>>,
-) => OutType[];
+/** An op's input values; null = an omitted optional input. */
+export type Inputs = readonly (Value | null)[];
+
+/** An op's attributes by name. */
+export type Attrs = Readonly<Record<string, Attr>>;
+
+/** Inference rule: inputs and attributes → output types. */
+export type InferRule = (inputs: Inputs, attrs: Attrs) => OutType[];
+
+/** Output shape of an op whose single output has the dtype of its first input. */
+type ShapeRule = (op: string, inputs: Inputs, attrs: Attrs) => Shape;
 
 /** A build-time error naming the op and the shapes involved. */
 export class ShapeError extends Error {
-  constructor(op: string, inputs: readonly (Value | null)[], why: string) {
+  constructor(op: string, inputs: Inputs, why: string) {
     const shown = inputs.map((v) => (v ? `${v.name}: ${v.dtype}${formatShape(v.shape)}` : "∅"));
     super(`${op}(${shown.join(", ")}): ${why}`);
     this.name = "ShapeError";
@@ -105,25 +111,30 @@ export function constInts(v: Value | null): number[] | undefined {
   return Array.from(v.constant.data as ArrayLike<number | bigint>, (x) => Number(x));
 }
 
-function attrInt(attrs: Readonly<Record<string, Attr>>, name: string, dflt: number): number {
+function attrInt(attrs: Attrs, name: string, dflt: number): number {
   const a = attrs[name];
   return a && a.kind === "int" ? a.value : dflt;
 }
 
 function attrInts(
-  attrs: Readonly<Record<string, Attr>>,
+  attrs: Attrs,
   name: string,
 ): readonly number[] | undefined {
   const a = attrs[name];
   return a && a.kind === "ints" ? a.value : undefined;
 }
 
-function need(v: Value | null, op: string, inputs: readonly (Value | null)[], what: string): Value {
+function need(v: Value | null, op: string, inputs: Inputs, what: string): Value {
   if (!v) throw new ShapeError(op, inputs, `missing required input ${what}`);
   return v;
 }
 
 // ----- rule families --------------------------------------------------------------------------
+
+/** A rule with one output: the first input's dtype and the shape `shape` gives. */
+const firstDtype = (op: string, shape: ShapeRule): InferRule => (inputs, attrs) => [
+  { dtype: inputs[0]!.dtype, shape: shape(op, inputs, attrs) },
+];
 
 const sameAsFirst = (op: string): InferRule => (inputs) => {
   const x = need(inputs[0], op, inputs, "X");
@@ -172,7 +183,7 @@ const reduceOp = (op: string): InferRule => (inputs, attrs) => {
   return [{ dtype, shape }];
 };
 
-function matmulShape(op: string, inputs: readonly (Value | null)[]): Shape {
+function matmulShape(op: string, inputs: Inputs): Shape {
   const a = need(inputs[0], op, inputs, "A");
   const b = need(inputs[1], op, inputs, "B");
   if (a.shape.length < 1 || b.shape.length < 1) {
@@ -200,7 +211,7 @@ function matmulShape(op: string, inputs: readonly (Value | null)[]): Shape {
   return out;
 }
 
-function reshapeShape(op: string, inputs: readonly (Value | null)[]): Shape {
+function reshapeShape(op: string, inputs: Inputs): Shape {
   const x = need(inputs[0], op, inputs, "data");
   const target = constInts(inputs[1]);
   if (!target) {
@@ -251,7 +262,7 @@ function reshapeSymbolic(from: Shape, known: Dim[]): Dim | undefined {
   return undefined;
 }
 
-function sliceShape(op: string, inputs: readonly (Value | null)[]): Shape {
+function sliceShape(op: string, inputs: Inputs): Shape {
   const x = need(inputs[0], op, inputs, "data");
   const starts = constInts(inputs[1]);
   const ends = constInts(inputs[2]);
@@ -283,11 +294,7 @@ function sliceShape(op: string, inputs: readonly (Value | null)[]): Shape {
   return out;
 }
 
-function gatherShape(
-  op: string,
-  inputs: readonly (Value | null)[],
-  attrs: Readonly<Record<string, Attr>>,
-): Shape {
+function gatherShape(op: string, inputs: Inputs, attrs: Attrs): Shape {
   const data = need(inputs[0], op, inputs, "data");
   const idx = need(inputs[1], op, inputs, "indices");
   if (idx.dtype !== "int64" && idx.dtype !== "int32") {
@@ -297,11 +304,7 @@ function gatherShape(
   return [...data.shape.slice(0, axis), ...idx.shape, ...data.shape.slice(axis + 1)];
 }
 
-function concatShape(
-  op: string,
-  inputs: readonly (Value | null)[],
-  attrs: Readonly<Record<string, Attr>>,
-): Shape {
+function concatShape(op: string, inputs: Inputs, attrs: Attrs): Shape {
   const xs = inputs.filter((v): v is Value => v !== null);
   if (xs.length === 0) throw new ShapeError(op, inputs, "needs at least one input");
   const rank = xs[0].shape.length;
@@ -341,7 +344,7 @@ function concatShape(
   return out;
 }
 
-function expandShape(op: string, inputs: readonly (Value | null)[]): Shape {
+function expandShape(op: string, inputs: Inputs): Shape {
   const x = need(inputs[0], op, inputs, "input");
   const target = constInts(inputs[1]);
   if (!target) {
@@ -357,7 +360,7 @@ function expandShape(op: string, inputs: readonly (Value | null)[]): Shape {
   return shape;
 }
 
-function unsqueezeShape(op: string, inputs: readonly (Value | null)[]): Shape {
+function unsqueezeShape(op: string, inputs: Inputs): Shape {
   const x = need(inputs[0], op, inputs, "data");
   const axes = constInts(inputs[1]);
   if (!axes) throw new ShapeError(op, inputs, "axes must be a constant");
@@ -376,7 +379,7 @@ function unsqueezeShape(op: string, inputs: readonly (Value | null)[]): Shape {
   return out;
 }
 
-function squeezeShape(op: string, inputs: readonly (Value | null)[]): Shape {
+function squeezeShape(op: string, inputs: Inputs): Shape {
   const x = need(inputs[0], op, inputs, "data");
   const axes = inputs[1] ? constInts(inputs[1]) : x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
   if (!axes) throw new ShapeError(op, inputs, "axes must be a constant");
@@ -388,11 +391,7 @@ function squeezeShape(op: string, inputs: readonly (Value | null)[]): Shape {
   return x.shape.filter((_, i) => !norm.has(i));
 }
 
-function splitShapes(
-  op: string,
-  inputs: readonly (Value | null)[],
-  attrs: Readonly<Record<string, Attr>>,
-): OutType[] {
+function splitShapes(op: string, inputs: Inputs, attrs: Attrs): OutType[] {
   const x = need(inputs[0], op, inputs, "input");
   const axis = normAxis(attrInt(attrs, "axis", 0), x.shape.length);
   const sizes = constInts(inputs[1] ?? null);
@@ -417,7 +416,7 @@ function splitShapes(
   }));
 }
 
-function padShape(op: string, inputs: readonly (Value | null)[]): Shape {
+function padShape(op: string, inputs: Inputs): Shape {
   const x = need(inputs[0], op, inputs, "data");
   const pads = constInts(inputs[1]);
   const rank = x.shape.length;
@@ -440,11 +439,7 @@ function padShape(op: string, inputs: readonly (Value | null)[]): Shape {
   return out;
 }
 
-function gatherNDShape(
-  op: string,
-  inputs: readonly (Value | null)[],
-  attrs: Readonly<Record<string, Attr>>,
-): Shape {
+function gatherNDShape(op: string, inputs: Inputs, attrs: Attrs): Shape {
   const data = need(inputs[0], op, inputs, "data");
   const idx = need(inputs[1], op, inputs, "indices");
   if (attrInt(attrs, "batch_dims", 0) !== 0) {
@@ -461,11 +456,7 @@ function gatherNDShape(
   return [...idx.shape.slice(0, -1), ...data.shape.slice(k)];
 }
 
-function gemmShape(
-  op: string,
-  inputs: readonly (Value | null)[],
-  attrs: Readonly<Record<string, Attr>>,
-): Shape {
+function gemmShape(op: string, inputs: Inputs, attrs: Attrs): Shape {
   const a = need(inputs[0], op, inputs, "A");
   const b = need(inputs[1], op, inputs, "B");
   if (a.shape.length !== 2 || b.shape.length !== 2) {
@@ -558,9 +549,9 @@ export const INFER: Readonly<Record<string, InferRule>> = {
     }
     return [{ dtype, shape: x.shape }];
   },
-  MatMul: (inputs) => [{ dtype: inputs[0]!.dtype, shape: matmulShape("MatMul", inputs) }],
-  Gemm: (inputs, attrs) => [{ dtype: inputs[0]!.dtype, shape: gemmShape("Gemm", inputs, attrs) }],
-  Reshape: (inputs) => [{ dtype: inputs[0]!.dtype, shape: reshapeShape("Reshape", inputs) }],
+  MatMul: firstDtype("MatMul", matmulShape),
+  Gemm: firstDtype("Gemm", gemmShape),
+  Reshape: firstDtype("Reshape", reshapeShape),
   Transpose: (inputs, attrs) => {
     const x = need(inputs[0], "Transpose", inputs, "data");
     const perm = attrInts(attrs, "perm") ?? x.shape.map((_, i) => x.shape.length - 1 - i);
@@ -576,19 +567,13 @@ export const INFER: Readonly<Record<string, InferRule>> = {
     }
     return [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]) }];
   },
-  Slice: (inputs) => [{ dtype: inputs[0]!.dtype, shape: sliceShape("Slice", inputs) }],
-  Concat: (
-    inputs,
-    attrs,
-  ) => [{ dtype: inputs[0]!.dtype, shape: concatShape("Concat", inputs, attrs) }],
+  Slice: firstDtype("Slice", sliceShape),
+  Concat: firstDtype("Concat", concatShape),
   Split: (inputs, attrs) => splitShapes("Split", inputs, attrs),
-  Expand: (inputs) => [{ dtype: inputs[0]!.dtype, shape: expandShape("Expand", inputs) }],
-  Unsqueeze: (inputs) => [{ dtype: inputs[0]!.dtype, shape: unsqueezeShape("Unsqueeze", inputs) }],
-  Squeeze: (inputs) => [{ dtype: inputs[0]!.dtype, shape: squeezeShape("Squeeze", inputs) }],
-  Gather: (
-    inputs,
-    attrs,
-  ) => [{ dtype: inputs[0]!.dtype, shape: gatherShape("Gather", inputs, attrs) }],
+  Expand: firstDtype("Expand", expandShape),
+  Unsqueeze: firstDtype("Unsqueeze", unsqueezeShape),
+  Squeeze: firstDtype("Squeeze", squeezeShape),
+  Gather: firstDtype("Gather", gatherShape),
   GatherElements: (inputs) => {
     const [data, idx] = [
       need(inputs[0], "GatherElements", inputs, "data"),
@@ -603,11 +588,8 @@ export const INFER: Readonly<Record<string, InferRule>> = {
     }
     return [{ dtype: data.dtype, shape: idx.shape }];
   },
-  GatherND: (
-    inputs,
-    attrs,
-  ) => [{ dtype: inputs[0]!.dtype, shape: gatherNDShape("GatherND", inputs, attrs) }],
-  Pad: (inputs) => [{ dtype: inputs[0]!.dtype, shape: padShape("Pad", inputs) }],
+  GatherND: firstDtype("GatherND", gatherNDShape),
+  Pad: firstDtype("Pad", padShape),
   ScatterElements: sameAsFirst("ScatterElements"),
   ScatterND: sameAsFirst("ScatterND"),
   Shape: (
@@ -638,11 +620,7 @@ export const INFER: Readonly<Record<string, InferRule>> = {
 };
 
 /** Infer output types, failing with a readable message for an unknown op. */
-export function inferOutputs(
-  op: string,
-  inputs: readonly (Value | null)[],
-  attrs: Readonly<Record<string, Attr>>,
-): OutType[] {
+export function inferOutputs(op: string, inputs: Inputs, attrs: Attrs): OutType[] {
   const rule = INFER[op];
   if (!rule) {
     throw new ShapeError(
