@@ -37,12 +37,9 @@ import {
   buildDecoderGraph,
   buildLossGraph,
   type CacheMode,
-  declareWeights,
-  decoder,
   KV_NAMES,
-  lmHead,
   type LossBuilder,
-  nextTokenIds,
+  nextTokenPredictions,
   parameterShapes,
   type Qwen2Config,
   qwen2ConfigFromHF,
@@ -210,15 +207,9 @@ export interface ScoreOptions {
  */
 export function buildScoreGraph(config: Qwen2Config, options: ScoreOptions = {}): Graph {
   const b = new GraphBuilder("qwen2_score");
-  const ids = b.input("input_ids", "int32", ["batch_size", "sequence_length"]);
-  const mask = b.input("attention_mask", "int32", ["batch_size", "sequence_length"]);
-  const positions = b.input("position_ids", "int32", ["batch_size", "sequence_length"]);
-  const w = declareWeights(b, config);
-  const { hidden } = decoder(b, config, w, { ids, mask, positions }, "none");
-  const logits = lmHead(b, config, w, b.slice(hidden, [0], [-1], [1])); // [B, T−1, V]
-  const next = nextTokenIds(b, config, ids); // [B, T−1]
+  const { logits, targets } = nextTokenPredictions(b, config);
   const t = { temperature: options.temperature };
-  b.output(chosenLogProb(b, logits, next, t), "logprobs");
+  b.output(chosenLogProb(b, logits, targets, t), "logprobs");
   b.output(tokenEntropy(b, logits, t), "entropy");
   return b.build();
 }

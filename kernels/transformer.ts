@@ -853,6 +853,29 @@ export interface LossInputs {
 export type LossBuilder = (inputs: LossInputs) => Value;
 
 /**
+ * The model over full sequences, without a cache: declares the inputs `input_ids`,
+ * `attention_mask` and `position_ids` (all int32 [batch, seq]), then the weights, and returns the
+ * logits at positions 0 … T−2 with the tokens 1 … T−1 they predict.
+ *
+ * @param b The graph being built.
+ * @param config The architecture.
+ * @returns The ids and mask inputs, the logits [B, T−1, V] and the targets [B, T−1].
+ */
+export function nextTokenPredictions(
+  b: GraphBuilder,
+  config: Qwen2Config,
+): Omit<LossInputs, "b" | "config"> {
+  const ids = b.input("input_ids", "int32", ["batch_size", "sequence_length"]);
+  const mask = b.input("attention_mask", "int32", ["batch_size", "sequence_length"]);
+  const positions = b.input("position_ids", "int32", ["batch_size", "sequence_length"]);
+  const w = declareWeights(b, config);
+  const { hidden } = decoder(b, config, w, { ids, mask, positions }, "none");
+  const logits = lmHead(b, config, w, b.slice(hidden, [0], [-1], [1])); // [B, T−1, V]
+  const targets = nextTokenIds(b, config, ids); // [B, T−1]
+  return { ids, mask, logits, targets };
+}
+
+/**
  * A loss graph: the model over full sequences, then `loss(…)`, output as `loss`. Weights are
  * inputs named by HF name, so `buildTrainStep` (train_step.ts) can differentiate with respect to
  * them and apply AdamW in the same graph.
@@ -869,14 +892,7 @@ export function buildLossGraph(
   options: { name?: string } = {},
 ): Graph {
   const b = new GraphBuilder(options.name ?? "qwen2_loss");
-  const ids = b.input("input_ids", "int32", ["batch_size", "sequence_length"]);
-  const mask = b.input("attention_mask", "int32", ["batch_size", "sequence_length"]);
-  const positions = b.input("position_ids", "int32", ["batch_size", "sequence_length"]);
-  const w = declareWeights(b, config);
-  const { hidden } = decoder(b, config, w, { ids, mask, positions }, "none");
-  const logits = lmHead(b, config, w, b.slice(hidden, [0], [-1], [1])); // [B, T−1, V]
-  const targets = nextTokenIds(b, config, ids); // [B, T−1]
-  b.output(loss({ b, config, ids, mask, logits, targets }), "loss");
+  b.output(loss({ b, config, ...nextTokenPredictions(b, config) }), "loss");
   return b.build();
 }
 
