@@ -52,6 +52,18 @@ export interface PlacementOptions {
 
 const PROJECT_ROOT = new URL("../", import.meta.url).pathname;
 const PROBE = new URL("./_webgpu_probe.ts", import.meta.url).pathname;
+
+/**
+ * Permissions of a `deno run` subprocess that opens engine sessions: reads of the project, writes
+ * to its `.sent/`, ORT over FFI, and the env and sys names the engine and its packages read.
+ */
+export const ENGINE_SUBPROCESS_FLAGS: readonly string[] = [
+  `--allow-read=${PROJECT_ROOT}`,
+  `--allow-write=${PROJECT_ROOT}.sent`,
+  "--allow-ffi",
+  "--allow-env=SENT_*,VK_ICD_FILENAMES,VK_DRIVER_FILES,XDG_RUNTIME_DIR,LOG_TOKENS,LOG_STREAM",
+  "--allow-sys=cpus,hostname,osRelease,systemMemoryInfo",
+];
 const HEADER = /placed on \[(\w+)\]\. Number of nodes: (\d+)/;
 const NODE_LINE = /VerifyEachNodeIsAssignedToAnEp\]\s{3}(\S+) \((.*)\)\s*$/;
 
@@ -107,11 +119,7 @@ export async function checkPlacement(
       "run",
       "--quiet",
       "--no-prompt",
-      `--allow-read=${PROJECT_ROOT}`,
-      `--allow-write=${PROJECT_ROOT}.sent`,
-      "--allow-ffi",
-      "--allow-env=SENT_*,VK_ICD_FILENAMES,VK_DRIVER_FILES,XDG_RUNTIME_DIR,LOG_TOKENS,LOG_STREAM",
-      "--allow-sys=cpus,hostname,osRelease,systemMemoryInfo",
+      ...ENGINE_SUBPROCESS_FLAGS,
       PROBE,
     ],
     cwd: PROJECT_ROOT,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { GraphBuilder } from "../../kernels/builder.ts";
+import { ENGINE_SUBPROCESS_FLAGS } from "../../kernels/placement.ts";
 import {
   compile,
   DeviceTensor,
@@ -120,11 +121,7 @@ Deno.test({
       args: [
         "run",
         "--quiet",
-        `--allow-read=${PROJECT}`,
-        `--allow-write=${PROJECT}.sent`,
-        "--allow-ffi",
-        "--allow-env=SENT_*,VK_ICD_FILENAMES,VK_DRIVER_FILES,XDG_RUNTIME_DIR,LOG_TOKENS,LOG_STREAM",
-        "--allow-sys=cpus,hostname,osRelease,systemMemoryInfo",
+        ...ENGINE_SUBPROCESS_FLAGS,
         `${PROJECT}tests/kernels/_webgpu_compile_probe.ts`,
       ],
       cwd: PROJECT,
