@@ -1,7 +1,8 @@
 /**
  * Two small models used by the engine tests and the engine benchmark: an MLP regressor and one
  * pre-norm causal self-attention block with a SwiGLU MLP. Parameters are graph inputs (so a
- * train step can update them) and each graph outputs a scalar `loss`.
+ * train step can update them) and each graph outputs a scalar `loss`. Also a tiny Qwen2 config
+ * for tests of the full model.
  *
  * Dimension letters: `N` rows, `B` batch, `T` positions, `D` width, `H` heads, `K = D/H` head
  * size, `F` MLP hidden width.
@@ -11,6 +12,17 @@
 
 import { GraphBuilder } from "./builder.ts";
 import type { Graph, Value } from "./ir.ts";
+import { type Qwen2Config, qwen2ConfigFromHF } from "./transformer.ts";
+
+/** A tiny Qwen2: one layer, width 32, 4 query heads on 2 key/value heads, 32 token ids. */
+export const TINY_QWEN2: Qwen2Config = qwen2ConfigFromHF({
+  vocab_size: 32,
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_hidden_layers: 1,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+});
 
 /** A parameter of a toy model: name, shape and init scale (normal with this std; 1 → ones). */
 export interface ToyParam {

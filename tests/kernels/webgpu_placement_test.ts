@@ -7,8 +7,13 @@ import type { Graph } from "../../kernels/ir.ts";
 import { assertAllOnWebGpu, checkPlacement, parsePlacementLog } from "../../kernels/placement.ts";
 import { buildScoreGraph, policyTrainStep } from "../../kernels/policy.ts";
 import { buildTrainStep } from "../../kernels/train_step.ts";
-import { buildDecoderGraph, nextTokenLoss, qwen2ConfigFromHF } from "../../kernels/transformer.ts";
-import { attentionBlockModel, mlpModel, type ToyModel } from "../../kernels/_toy_models.ts";
+import { buildDecoderGraph, nextTokenLoss } from "../../kernels/transformer.ts";
+import {
+  attentionBlockModel,
+  mlpModel,
+  TINY_QWEN2,
+  type ToyModel,
+} from "../../kernels/_toy_models.ts";
 
 /** Forward and backward of the three per-token fused graphs, as a policy loss would use them. */
 function fusedLossGraph(): Graph {
@@ -30,16 +35,6 @@ function trainStepGraph(model: ToyModel): Graph {
   }).graph;
 }
 
-/** A tiny Qwen2 (grouped-query attention: 4 query heads on 2 key/value heads). */
-const TINY = qwen2ConfigFromHF({
-  vocab_size: 32,
-  hidden_size: 32,
-  intermediate_size: 64,
-  num_hidden_layers: 1,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-});
-
 const GENERATED: Record<string, () => Graph> = {
   "fused entropy / log-prob / k3, forward and backward": fusedLossGraph,
   "AdamW update over several parameters": () =>
@@ -48,16 +43,16 @@ const GENERATED: Record<string, () => Graph> = {
   "attention block train step": () =>
     trainStepGraph(attentionBlockModel({ batch: 2, seq: 8, width: 16, heads: 2, hidden: 24 })),
   "Qwen2 prefill (no cache, last logits)": () =>
-    buildDecoderGraph(TINY, { cache: "none", logits: "last" }),
+    buildDecoderGraph(TINY_QWEN2, { cache: "none", logits: "last" }),
   "Qwen2 forward (no cache, all logits)": () =>
-    buildDecoderGraph(TINY, { cache: "none", logits: "all" }),
+    buildDecoderGraph(TINY_QWEN2, { cache: "none", logits: "all" }),
   "Qwen2 decode with past → present (concat)": () =>
-    buildDecoderGraph(TINY, { cache: "concat", logits: "last" }),
+    buildDecoderGraph(TINY_QWEN2, { cache: "concat", logits: "last" }),
   "Qwen2 decode against host cache slots": () =>
-    buildDecoderGraph(TINY, { cache: "slots", logits: "last" }),
-  "Qwen2 score graph (next-token log-probs and entropies)": () => buildScoreGraph(TINY),
+    buildDecoderGraph(TINY_QWEN2, { cache: "slots", logits: "last" }),
+  "Qwen2 score graph (next-token log-probs and entropies)": () => buildScoreGraph(TINY_QWEN2),
   "Qwen2 SFT train step (forward, backward, AdamW)": () =>
-    policyTrainStep(TINY, nextTokenLoss).graph,
+    policyTrainStep(TINY_QWEN2, nextTokenLoss).graph,
 };
 
 for (const [what, build] of Object.entries(GENERATED)) {

@@ -10,18 +10,14 @@ import {
 } from "../../kernels/session.ts";
 import { initWeights, padBatch, Policy } from "../../kernels/policy.ts";
 import { buildTrainStep, Trainer } from "../../kernels/train_step.ts";
-import {
-  buildLossGraph,
-  nextTokenLoss,
-  parameterShapes,
-  qwen2ConfigFromHF,
-} from "../../kernels/transformer.ts";
+import { buildLossGraph, nextTokenLoss, parameterShapes } from "../../kernels/transformer.ts";
 import {
   attentionBlockModel,
   initToyParams,
   mlpModel,
   normalStream,
   randomNormal,
+  TINY_QWEN2,
   type ToyModel,
 } from "../../kernels/_toy_models.ts";
 import { assertAllClose } from "./_numeric.ts";
@@ -116,14 +112,7 @@ Deno.test("Trainer on webgpu keeps the state on the GPU and matches the CPU for 
 });
 
 Deno.test("a Qwen2 policy's scores and SFT gradients on webgpu agree with the CPU EP (atol 1e-4, rtol 1e-3)", async () => {
-  const config = qwen2ConfigFromHF({
-    vocab_size: 32,
-    hidden_size: 32,
-    intermediate_size: 64,
-    num_hidden_layers: 1,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-  });
+  const config = TINY_QWEN2;
   const weights = initWeights(config, { seed: 3, std: 0.2 });
   const batch = padBatch([[1, 4, 9, 3, 7, 31], [1, 5], [1, 8, 6, 3]], { padId: 0 });
   const tolerance = { atol: 1e-4, rtol: 1e-3 };
