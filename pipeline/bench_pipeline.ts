@@ -94,16 +94,12 @@ async function cachedReproduce(dir: string, repeats: number): Promise<BenchResul
     ours.push(await timeRun(reproduce));
     reference.push(await timeRun(empty));
   }
-  const value = median(ours);
-  const ref = median(reference);
-  return {
+  return medianAgainstReference(ours, reference, {
     name: "pipeline.cached_reproduce_s",
-    value: round(value, 3),
     unit: "s",
-    reference: round(ref, 3),
-    ratio: round(value / ref, 2),
+    digits: 3,
     target: "< 1.5 s",
-  };
+  });
 }
 
 async function hashRate(dir: string, megabytes: number, repeats: number): Promise<BenchResult> {
@@ -123,15 +119,29 @@ async function hashRate(dir: string, megabytes: number, repeats: number): Promis
     createHash("sha256").update(bytes).digest("hex");
     inMemory.push(megabytes / ((performance.now() - t0) / 1000));
   }
-  const value = median(streamed);
-  const reference = median(inMemory);
-  return {
+  return medianAgainstReference(streamed, inMemory, {
     name: "pipeline.hash_mb_s",
-    value: round(value, 0),
     unit: "MB/s",
-    reference: round(reference, 0),
-    ratio: round(value / reference, 2),
+    digits: 0,
     target: "≥ 500 MB/s",
+  });
+}
+
+/** The medians of `ours` and `reference`, rounded to `digits`, and their ratio (2 digits). */
+function medianAgainstReference(
+  ours: readonly number[],
+  reference: readonly number[],
+  figure: { name: string; unit: string; digits: number; target: string },
+): BenchResult {
+  const value = median(ours);
+  const ref = median(reference);
+  return {
+    name: figure.name,
+    value: round(value, figure.digits),
+    unit: figure.unit,
+    reference: round(ref, figure.digits),
+    ratio: round(value / ref, 2),
+    target: figure.target,
   };
 }
 
