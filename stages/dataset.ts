@@ -41,16 +41,13 @@ export const dataset = defineStage<DatasetConfig>({
   async run(ctx) {
     const { loadDataset } = await import("../data/load_dataset.ts");
     const data = ctx.config.data;
-    const builtin = data.task === "aime-style";
-    const trainName = builtin ? BUILTIN_TRAIN : data.task;
+    const trainName = data.task === "aime-style" ? BUILTIN_TRAIN : data.task;
+    // Seed and size shape the built-in splits; dataDir and verify apply to registered files.
+    const load = (name: string, size: number) =>
+      loadDataset(name, { seed: data.seed, size, dataDir: data.dir, verify: true });
 
     // ── training problems ───────────────────────────────────────────────────────────────────
-    const train = await loadDataset(trainName, {
-      seed: data.seed,
-      size: builtin ? data.trainProblems : undefined,
-      dataDir: data.dir,
-      verify: !builtin,
-    });
+    const train = await load(trainName, data.trainProblems);
     if (train.rows.length < data.trainProblems) {
       throw new Error(
         `data.trainProblems is ${data.trainProblems}, but ${trainName} has only ` +
@@ -65,13 +62,7 @@ export const dataset = defineStage<DatasetConfig>({
     const evalSummary: Record<string, { rows: number; source: string }> = {};
     const bar = ctx.progress(data.evalSets.length, "eval sets");
     for (const name of data.evalSets) {
-      const isBuiltin = name.startsWith("tiny-aime");
-      const set = await loadDataset(name, {
-        seed: data.seed,
-        size: isBuiltin ? data.evalProblems : undefined,
-        dataDir: data.dir,
-        verify: !isBuiltin,
-      });
+      const set = await load(name, data.evalProblems);
       await writeJsonl(`${ctx.outDir}/eval/${name}.jsonl`, set.rows);
       evalSummary[name] = { rows: set.rows.length, source: set.source };
       bar.tick();
