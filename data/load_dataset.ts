@@ -102,7 +102,7 @@ export async function loadDataset(name: string, options: LoadOptions = {}): Prom
       extraction: TINY_AIME_EXTRACTION,
     };
   }
-  const entry = datasetEntry(name);
+  const entry = registeredEntry(name);
   const path = `${options.dataDir ?? DEFAULT_DATA_DIR}/${entry.file}`;
   let bytes: Uint8Array;
   try {
@@ -134,4 +134,13 @@ export async function loadDataset(name: string, options: LoadOptions = {}): Prom
     dedupe: entry.dedupe,
   });
   return { name, rows, source: path, duplicatesDropped, extraction: entry.extraction };
+}
+
+/** The registry entry of `name`; an unknown name's error lists the built-in splits too. */
+function registeredEntry(name: string): DatasetEntry {
+  try {
+    return datasetEntry(name);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; built-in: ${BUILTIN_DATASETS.join(", ")}`);
+  }
 }
