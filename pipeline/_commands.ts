@@ -145,6 +145,8 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
       dryRun,
       force,
       device,
+      threads: (config.values.runtime as { threads: number }).threads ||
+        navigator.hardwareConcurrency,
       lock: previous,
       versions,
     });

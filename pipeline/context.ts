@@ -68,6 +68,8 @@ export interface BuildContextOptions {
   scratchDir: string;
   /** Execution provider. */
   device: Device;
+  /** ORT intra-op threads of this node. */
+  threads: number;
   /** Upstream artifacts by node id. */
   artifacts: ReadonlyMap<string, Artifact>;
   /** Where log lines go (default stderr). */
@@ -103,6 +105,7 @@ export function buildContext(node: PipelineNode, options: BuildContextOptions): 
     params: node.params,
     config: structuredClone(node.config) as Record<string, unknown>,
     device: options.device,
+    threads: options.threads,
     outDir: options.outDir,
     scratchDir: options.scratchDir,
     rng: Rng.fromSeed(node.id),

@@ -222,7 +222,9 @@ function expandParams(stage: Stage, values: ConfigValues): Params[] {
   let combos: Record<string, ParamValue>[] = [{}];
   for (const [name, source] of Object.entries(stage.params)) {
     let options: readonly unknown[];
-    if (typeof source === "string") {
+    if (typeof source === "function") {
+      options = source(structuredClone(values));
+    } else if (typeof source === "string") {
       const value = getPath(values, source);
       if (value === undefined) {
         throw new Error(

@@ -30,6 +30,8 @@ export interface RunGraphOptions {
   force: ReadonlySet<string>;
   /** Execution provider handed to stages. */
   device: Device;
+  /** ORT intra-op threads of the whole run (`runtime.threads`, else the core count). */
+  threads: number;
   /** Previous lock file, to explain why nodes run. */
   lock: LockFile | null;
   /** Tool versions recorded in manifests. */
@@ -108,7 +110,14 @@ export async function runGraph(
     const t0 = performance.now();
     const outDir = await options.store.createTemp(stage, node.key);
     const scratchDir = await options.store.scratchDir(stage, node.key);
-    const built = buildContext(node, { outDir, scratchDir, device: options.device, artifacts });
+    const built = buildContext(node, {
+      outDir,
+      scratchDir,
+      device: options.device,
+      // Nodes running at once share the budget; each gets at least one thread.
+      threads: Math.max(1, Math.floor(options.threads / Math.max(1, options.jobs))),
+      artifacts,
+    });
     try {
       await node.stage.run(built.ctx);
     } catch (error) {

@@ -48,9 +48,16 @@ export type Device = "cpu" | "webgpu" | "cuda";
 
 /**
  * Fan-out declaration: parameter name → a config key path whose value is a list (or a single
- * value), or a literal list of values. Nodes are the cross product, in declaration order.
+ * value), a literal list of values, or a function of the resolved config that returns the list
+ * (for values derived from several keys, e.g. the policies `evaluate` compares). Nodes are the
+ * cross product, in declaration order.
  */
-export type FanOut = Readonly<Record<string, string | readonly ParamValue[]>>;
+export type FanOut = Readonly<
+  Record<
+    string,
+    string | readonly ParamValue[] | ((config: Record<string, unknown>) => readonly ParamValue[])
+  >
+>;
 
 /** An upstream edge with an explicit rule for which upstream nodes a node reads. */
 export interface UpstreamSpec {
@@ -139,6 +146,8 @@ export interface StageContext<C = Record<string, unknown>> {
   config: C;
   /** Execution provider of this run (`runtime.device`). */
   device: Device;
+  /** ORT intra-op threads this node may use: the run's budget split over `--jobs`. */
+  threads: number;
   /** Empty directory that becomes the artifact when `run` returns. */
   outDir: string;
   /** Directory kept across attempts with the same cache key: checkpoints for resuming. */
@@ -176,6 +185,8 @@ export interface StageOptions<C> {
   configSlice?: (config: Record<string, unknown>) => C;
   /** Fan-out parameters (one node per combination). */
   params?: FanOut;
+  /** The stage runs ONNX Runtime, so the execution provider is part of its cache key. */
+  engine?: boolean;
   /** Produce the artifact in `ctx.outDir`. */
   run(ctx: StageContext<C>): Promise<void>;
 }
@@ -196,6 +207,8 @@ export interface Stage<C = Record<string, unknown>> {
   configSlice?(config: Record<string, unknown>): C;
   /** Fan-out parameters. */
   readonly params: FanOut;
+  /** Whether the stage runs ONNX Runtime. */
+  readonly engine: boolean;
   /** Body (method syntax, so stages with different slice types fit in one list). */
   run(ctx: StageContext<C>): Promise<void>;
 }
@@ -237,6 +250,7 @@ export function defineStage<C = Record<string, unknown>>(options: StageOptions<C
     configKeys: options.configKeys ?? [],
     configSlice: options.configSlice,
     params: options.params ?? {},
+    engine: options.engine ?? false,
     run: options.run,
   });
 }

@@ -32,7 +32,7 @@ Deno.test("buildContext() gives the config slice, params, a node-seeded rng and 
   } as Manifest;
   await Deno.writeTextFile(`${dir}/rows.json`, "[1,2]");
   const artifacts = new Map([["data", makeArtifact(dir, manifest)]]);
-  const built = buildContext(node, { outDir: dir, scratchDir: dir, device: "cpu", artifacts });
+  const built = buildContext(node, { outDir: dir, scratchDir: dir, device: "cpu", threads: 1, artifacts });
   const { ctx } = built;
   assert.deepEqual(ctx.config, {
     train: { lr: 0.00001 },
@@ -41,7 +41,7 @@ Deno.test("buildContext() gives the config slice, params, a node-seeded rng and 
   assert.deepEqual(ctx.params, { seed: 2 });
   assert.deepEqual(await ctx.input("data").readJson("rows.json"), [1, 2]);
   assert.equal(ctx.upstream.data.length, 1);
-  const again = buildContext(node, { outDir: dir, scratchDir: dir, device: "cpu", artifacts });
+  const again = buildContext(node, { outDir: dir, scratchDir: dir, device: "cpu", threads: 1, artifacts });
   assert.equal(ctx.rng.nextU32(), again.ctx.rng.nextU32());
   assert.throws(
     () => ctx.input("base"),
