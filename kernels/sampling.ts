@@ -47,13 +47,20 @@ export interface SampleRequest {
   readonly problem: number | string;
   /** Sample index within the problem: part of the random stream's key. */
   readonly sample: number;
+  /** Token budget of this request (EOS included); default the options' `maxNewTokens`. */
+  readonly maxNewTokens?: number;
 }
 
 /** Options of {@link generate}. */
 export interface SamplingOptions {
   /** Run seed: part of every random stream's key. */
   seed: number | string;
-  /** Most tokens generated per request (EOS included). */
+  /**
+   * Most tokens generated per request (EOS included), unless the request sets its own. Either
+   * budget is clamped to the context: a prompt of P tokens gets at most `maxPositions − P + 1`
+   * (the last token is never fed back, so it needs no position), and such a completion ends with
+   * finish `length`.
+   */
   maxNewTokens: number;
   /** Padding id of the batch (never attended to). */
   padId: number;
@@ -95,10 +102,11 @@ export const SLOT_CHUNK = 32;
  * Generate a continuation for every request, in batches.
  *
  * @param policy The model.
- * @param requests Prompts with their (problem, sample) ids.
- * @param options Seed, limits, sampling parameters, batch size.
+ * @param requests Prompts with their (problem, sample) ids and optional token budgets.
+ * @param options Seed, default budget, sampling parameters, batch size.
  * @returns One completion per request, in request order.
- * @throws Error when a prompt is empty or prompt + maxNewTokens exceeds the model's positions.
+ * @throws Error naming the request when a prompt is empty or alone longer than the model's
+ *   positions, or its budget is not an integer ≥ 1.
  */
 export async function generate(
   policy: Policy,
@@ -106,17 +114,7 @@ export async function generate(
   options: SamplingOptions,
 ): Promise<Completion[]> {
   checkOptions(options);
-  requests.forEach((r, i) => {
-    const need = r.prompt.length + options.maxNewTokens - 1;
-    if (r.prompt.length === 0) throw new Error(`generate(): request ${i} has an empty prompt`);
-    if (need > policy.config.maxPositions) {
-      throw new Error(
-        `generate(): request ${i} needs ${need} positions (prompt ${r.prompt.length} + ` +
-          `maxNewTokens ${options.maxNewTokens} − 1), more than max_position_embeddings ` +
-          `${policy.config.maxPositions}`,
-      );
-    }
-  });
+  const limits = requests.map((r, i) => tokenLimit(r, i, options, policy.config.maxPositions));
   const size = options.batchSize ?? 64;
   const mode = options.cache ?? (policy.device === "webgpu" ? "resident" : "slots");
   if (mode === "slots" && policy.device === "webgpu") {
@@ -127,7 +125,9 @@ export async function generate(
   }
   const out: Completion[] = [];
   for (let start = 0; start < requests.length; start += size) {
-    const rows = requests.slice(start, start + size).map((r) => new Row(r, options));
+    const rows = requests.slice(start, start + size).map((r, k) =>
+      new Row(r, limits[start + k], options)
+    );
     await (mode === "slots" ? runSlots : runResident)(policy, rows, options);
     out.push(...rows.map((r) => r.completion()));
     options.onProgress?.(out.length, requests.length);
@@ -155,18 +155,47 @@ function checkOptions(o: SamplingOptions): void {
   }
 }
 
+/**
+ * A request's token limit: its budget (or the default), clamped to the context. Prompt tokens
+ * take positions 0 … P−1 and generated token k is fed at P + k, except the last one, so n tokens
+ * need P + n − 1 ≤ maxPositions.
+ */
+function tokenLimit(
+  r: SampleRequest,
+  i: number,
+  options: SamplingOptions,
+  maxPositions: number,
+): number {
+  const P = r.prompt.length;
+  if (P === 0) throw new Error(`generate(): request ${i} has an empty prompt`);
+  if (P > maxPositions) {
+    throw new Error(
+      `generate(): request ${i} has a prompt of ${P} tokens, more than max_position_embeddings ` +
+        `${maxPositions}`,
+    );
+  }
+  const budget = r.maxNewTokens ?? options.maxNewTokens;
+  if (!Number.isInteger(budget) || budget < 1) {
+    throw new Error(`generate(): request ${i} has maxNewTokens ${budget}; expected an integer ≥ 1`);
+  }
+  return Math.min(budget, maxPositions - P + 1);
+}
+
 // ----- one row's state ----------------------------------------------------------------------------
 
 class Row {
   readonly request: SampleRequest;
+  /** Most tokens this row may generate (EOS included). */
+  readonly limit: number;
   readonly tokens: number[] = [];
   readonly logprobs: number[] = [];
   finish: FinishReason | undefined;
   readonly #key: StreamKey;
   readonly #options: SamplingOptions;
 
-  constructor(request: SampleRequest, options: SamplingOptions) {
+  constructor(request: SampleRequest, limit: number, options: SamplingOptions) {
     this.request = request;
+    this.limit = limit;
     this.#key = streamKey(options.seed, request.problem, request.sample);
     this.#options = options;
   }
@@ -187,7 +216,7 @@ class Row {
     this.tokens.push(token);
     this.logprobs.push(logprob);
     if (token === this.#options.eosId) this.finish = "eos";
-    else if (this.tokens.length >= this.#options.maxNewTokens) this.finish = "length";
+    else if (this.tokens.length >= this.limit) this.finish = "length";
   }
 
   completion(): Completion {
@@ -342,7 +371,8 @@ async function runSlots(policy: Policy, rows: Row[], options: SamplingOptions): 
 
   // Cache row i holds rows[held[i]]; finished rows stay (decoded, ignored) until a rebuild.
   let held = rows.flatMap((row, r) => (row.done ? [] : [r]));
-  const room = (t: number) => Math.min(SLOT_CHUNK, options.maxNewTokens - 1 - t);
+  const limit = Math.max(...rows.map((r) => r.limit));
+  const room = (t: number) => Math.min(SLOT_CHUNK, limit - 1 - t);
   let cache = new SlotCache(numLayers, K, E, held.length, P + room(0));
   cache.write(prefill.kv, held, 0);
   held.forEach((r, i) => cache.mask.set(batch.mask.subarray(r * P, (r + 1) * P), i * cache.slots));

@@ -82,11 +82,48 @@ Deno.test("generate() at temperature 0 is greedy and stops at maxNewTokens", asy
   await policy.release();
 });
 
-Deno.test("generate() refuses prompts that would run past max_position_embeddings", async () => {
+Deno.test("generate() clamps a budget to the context and ends such completions with finish length", async () => {
+  const policy = Policy.create(CONFIG, WEIGHTS);
+  const long = { prompt: Array(90).fill(3), problem: 0, sample: 0 };
+  const full = { prompt: Array(96).fill(3), problem: 1, sample: 0 };
+  const options = { ...OPTIONS, eosId: -1, maxNewTokens: 40 };
+  const out = await generate(policy, [long, full, REQUESTS[0]], options);
+  // 90 prompt tokens leave positions 90 … 95 for 6 fed tokens, then one more is sampled.
+  assert.deepEqual(out.map((c) => c.tokens.length), [7, 1, 40]);
+  assert.ok(out.every((c) => c.finish === "length"));
+  await policy.release();
+});
+
+Deno.test("generate() takes each request's maxNewTokens over the options' value, on both caches", async () => {
+  const policy = Policy.create(CONFIG, WEIGHTS);
+  const budgets = [1, 3, undefined, 17, 2, 33];
+  const requests = REQUESTS.slice(0, 6).map((r, i) => ({ ...r, maxNewTokens: budgets[i] }));
+  const options = { ...OPTIONS, eosId: -1, maxNewTokens: 9 };
+  for (const cache of ["slots", "resident"] as const) {
+    const out = await generate(policy, requests, { ...options, cache });
+    assert.deepEqual(out.map((c) => c.tokens.length), [1, 3, 9, 17, 2, 33], cache);
+    assert.ok(out.every((c) => c.finish === "length" && c.logprobs.length === c.tokens.length));
+    // A budget only stops a row: its tokens are the prefix of a longer run's.
+    const alone = await generate(policy, [{ ...requests[3], maxNewTokens: 33 }], options);
+    assert.deepEqual(out[3].tokens, alone[0].tokens.slice(0, 17));
+  }
+  await policy.release();
+});
+
+Deno.test("generate() refuses a prompt that alone exceeds max_position_embeddings, naming the request", async () => {
   const policy = Policy.create(CONFIG, WEIGHTS);
   await assert.rejects(
-    () => generate(policy, [{ prompt: Array(90).fill(3), problem: 0, sample: 0 }], OPTIONS),
-    /request 0 needs 129 positions .* more than max_position_embeddings 96/,
+    () =>
+      generate(
+        policy,
+        [REQUESTS[0], { prompt: Array(97).fill(3), problem: 0, sample: 0 }],
+        OPTIONS,
+      ),
+    /request 1 has a prompt of 97 tokens, more than max_position_embeddings 96/,
+  );
+  await assert.rejects(
+    () => generate(policy, [{ ...REQUESTS[0], maxNewTokens: 0 }], OPTIONS),
+    /request 0 has maxNewTokens 0; expected an integer ≥ 1/,
   );
   await assert.rejects(
     () => generate(policy, REQUESTS.slice(0, 1), { ...OPTIONS, topP: 0 }),
