@@ -231,6 +231,25 @@ export interface PolicyOptions {
   device?: Device;
   /** ORT intra-op threads; default the machine's core count. */
   threads?: number;
+  /** Version of the initial weights (see {@link Policy.version}); default 0. */
+  version?: number;
+}
+
+/** Options of {@link Policy.setWeights}. */
+export interface SetWeightsOptions {
+  /**
+   * Version of the new weights, e.g. the trainer's update count they come from. Default
+   * `undefined` (unknown), which never matches a followed source (see {@link Policy.follow}).
+   */
+  version?: number;
+}
+
+/** A policy run while its weights lag the source it follows (see {@link Policy.follow}). */
+export class StaleWeightsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StaleWeightsError";
+  }
 }
 
 /** Options of {@link Policy.save}. */
@@ -320,11 +339,14 @@ export class Policy {
   readonly device: Device;
   readonly threads: number;
   #weights: Map<string, HostTensor>;
+  #version: number | undefined;
+  #source: { readonly name: string; readonly version: () => number } | undefined;
   #programs = new Map<string, Promise<Program>>();
 
   private constructor(config: Qwen2Config, weights: Map<string, HostTensor>, o: PolicyOptions) {
     this.config = config;
     this.#weights = weights;
+    this.#version = o.version ?? 0;
     this.device = o.device ?? "cpu";
     this.threads = o.threads ?? navigator.hardwareConcurrency;
   }
@@ -400,12 +422,34 @@ export class Policy {
   }
 
   /**
-   * Replace the weights (e.g. after a training step); programs stay compiled.
+   * Replace the weights (e.g. after a training step); programs stay compiled. The arrays are
+   * kept, not copied.
    *
    * @param weights Every weight by HF name.
+   * @param options The new weights' version (default unknown).
    */
-  setWeights(weights: ReadonlyMap<string, Float32Array>): void {
+  setWeights(weights: ReadonlyMap<string, Float32Array>, options: SetWeightsOptions = {}): void {
     this.#weights = checkWeights("Policy.setWeights", this.config, weights);
+    this.#version = options.version;
+  }
+
+  /**
+   * Which weights these are: 0 (or the creation option) for the initial weights, then whatever
+   * {@link setWeights} was told; `undefined` when weights were set without a version.
+   */
+  get version(): number | undefined {
+    return this.#version;
+  }
+
+  /**
+   * Follow a source of weights (e.g. a trainer): from now on every run (prefill, decode, score,
+   * forward, and so `generate`) first checks that {@link version} equals `source.version()` and
+   * throws {@link StaleWeightsError} otherwise, so these weights can never silently lag it.
+   *
+   * @param source A name for messages and the source's current version.
+   */
+  follow(source: { readonly name: string; readonly version: () => number }): void {
+    this.#source = source;
   }
 
   /**
@@ -430,8 +474,15 @@ export class Policy {
     return p;
   }
 
-  /** Weight feeds of one run. */
+  /** Weight feeds of one run (after the staleness check of {@link follow}). */
   #weightFeeds(): Record<string, Tensor> {
+    const want = this.#source?.version();
+    if (want !== undefined && want !== this.#version) {
+      throw new StaleWeightsError(
+        `Policy: weights are version ${this.#version} but ${this.#source!.name} is at version ` +
+          `${want}; sync the policy after every update before sampling or scoring`,
+      );
+    }
     return Object.fromEntries(this.#weights);
   }
 
