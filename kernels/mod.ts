@@ -13,8 +13,9 @@
  *   with the state resident on WebGPU.
  * - Check: `assertAllOnWebGpu(graph)` fails when a node falls back to the CPU under WebGPU.
  * - Model: the Qwen2 transformer graphs (`transformer.ts`), the run-time `Policy`, batched
- *   generation with a KV cache (`sampling.ts`), counter-based random streams, and export as a
- *   standalone ONNX decoder.
+ *   generation with a KV cache (`sampling.ts`), rollout batches aligned with the score graph and
+ *   a policy that follows its trainer (`rollout.ts`), counter-based random streams, and export as
+ *   a standalone ONNX decoder.
  * - Weights: safetensors files and Hugging Face checkpoints.
  *
  * @example
@@ -61,5 +62,6 @@ export * from "./checkpoint.ts";
 export * from "./transformer.ts";
 export * from "./policy.ts";
 export * from "./sampling.ts";
+export * from "./rollout.ts";
 export * from "./export.ts";
 export * from "./counter_rng.ts";
