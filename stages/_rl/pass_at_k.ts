@@ -24,7 +24,7 @@
  * ```ts
  * import { avgAtK, passAtK } from "./pass_at_k.ts";
  * passAtK(16, 3, 8); // 0.9
- * avgAtK([[true, false, true, true], [false, false, false, true]], 2); // 50
+ * avgAtK([[true, false, true, true], [false, false, false, true]], 2); // 25 (= (1/2 + 0) / 2)
  * ```
  *
  * @module
