@@ -90,12 +90,15 @@ Deno.test("reward() with TINY_AIME_EXTRACTION reads only `#### N`", () => {
   }
 });
 
-Deno.test("reward() gives +1 to every gold trace of the built-in task and −1 to a corrupted one", () => {
+Deno.test("reward() gives +1 to built-in traces ending in the gold answer, −1 to others", () => {
   const { rows } = generateTinyAime("tiny-aime24", { seed: 3, size: 40 });
+  const options = { extraction: TINY_AIME_EXTRACTION };
   for (const row of rows) {
-    assert.equal(reward(row.solution!, row.answer, { extraction: TINY_AIME_EXTRACTION }).reward, 1);
-    const cut = row.solution!.slice(0, row.solution!.lastIndexOf("####"));
-    assert.equal(reward(cut, row.answer, { extraction: TINY_AIME_EXTRACTION }).reward, -1, row.id);
+    const body = row.solution!.slice(0, row.solution!.lastIndexOf("####"));
+    assert.equal(reward(`${body}#### ${row.answer}`, row.answer, options).reward, 1, row.id);
+    const wrong = reward(`${body}#### ${Number(row.answer) + 1}`, row.answer, options);
+    assert.deepEqual([wrong.reward, wrong.answer], [-1, String(Number(row.answer) + 1)], row.id);
+    assert.deepEqual(reward(body, row.answer, options).answer, null, row.id); // cut off
   }
 });
 

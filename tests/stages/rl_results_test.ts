@@ -18,9 +18,9 @@ import {
 import { makeTestDir } from "../_tmp.ts";
 
 /**
- * A simulated evaluation run on real built-in problems: each of n samples is the gold trace or
- * the trace with a wrong final answer or with its answer line cut, drawn with a seeded RNG; the
- * real reward function grades them.
+ * A simulated evaluation run on real built-in problems: each of n samples is the problem's trace
+ * ending in the gold answer, in a wrong answer, or cut before its answer line, drawn with a
+ * seeded RNG; the real reward function grades them.
  */
 function simulatedRun(seed: string, n: number, skill: number): ProblemSamples[] {
   const { rows } = generateTinyAime("tiny-aime24", { seed: 0, size: 12 });
@@ -28,9 +28,8 @@ function simulatedRun(seed: string, n: number, skill: number): ProblemSamples[] 
   return rows.map((row) => {
     const responses = Array.from({ length: n }, () => {
       const u = rng.float();
-      const trace = row.solution!;
-      if (u < skill) return trace;
-      const body = trace.slice(0, trace.lastIndexOf("####"));
+      const body = row.solution!.slice(0, row.solution!.lastIndexOf("####"));
+      if (u < skill) return `${body}#### ${row.answer}`;
       return u < skill + (1 - skill) / 2 ? `${body}#### ${Number(row.answer) + 1}` : body;
     });
     const graded = responses.map((r) =>
