@@ -2,7 +2,9 @@
 
 import assert from "node:assert/strict";
 import { ConfigError, getPath, loadConfig } from "../../pipeline/config.ts";
+import { METHODS } from "../../pipeline/config_core.ts";
 import {
+  childNames,
   configSchema,
   describeExpected,
   registerConfigSection,
@@ -19,6 +21,9 @@ async function problemsOf(promise: Promise<unknown>): Promise<readonly string[]>
   }
   throw new Error("expected a ConfigError");
 }
+
+/** The valid names at a level of the schema, as the error messages list them. */
+const keysOf = (prefix: string) => childNames(prefix).join(", ");
 
 async function preset(name: string, yaml: string): Promise<string> {
   const path = `${await makeTestDir(`config-${name}`)}/${name}.yaml`;
@@ -44,14 +49,14 @@ Deno.test("loadConfig() applies typed --set overrides and --device", async () =>
     sets: [
       "train.lr=3e-4",
       "runtime.seeds=[1, 2, 3]",
-      "train.methods=sent,grpo,cov",
+      `train.methods=${METHODS[2]},${METHODS[0]},${METHODS[1]}`,
       "curriculum.resetReference=false",
     ],
     device: "webgpu",
   });
   assert.equal(getPath(config.values, "train.lr"), 0.0003);
   assert.deepEqual(getPath(config.values, "runtime.seeds"), [1, 2, 3]);
-  assert.deepEqual(getPath(config.values, "train.methods"), ["sent", "grpo", "cov"]);
+  assert.deepEqual(getPath(config.values, "train.methods"), [METHODS[2], METHODS[0], METHODS[1]]);
   assert.equal(getPath(config.values, "curriculum.resetReference"), false);
   assert.equal(getPath(config.values, "runtime.device"), "webgpu");
 });
@@ -77,15 +82,18 @@ Deno.test("loadConfig() rejects bad --set values naming the key, the value and t
 
 Deno.test("loadConfig() rejects an unknown --set key and lists the valid keys at its level", async () => {
   const [unknown] = await problemsOf(loadConfig({ sets: ["train.lrr=1"] }));
-  assert.match(
+  assert.equal(
     unknown,
-    /^--set train\.lrr=1: unknown config key "train\.lrr" = "1"; valid keys under "train": adamBeta1, adamBeta2, checkpointEvery, clipHigh, clipLow, epochs, gradClip, groupSize, klCoef, lr, maxResponseTokens, methods, miniBatches, promptsPerStep, temperature, topP, weightDecay$/,
+    `--set train.lrr=1: unknown config key "train.lrr" = "1"; valid keys under "train": ${
+      keysOf("train")
+    }`,
   );
   const [nested] = await problemsOf(loadConfig({ sets: ["base.model.depth=3"] }));
   assert.match(
     nested,
-    /unknown config key "base\.model\.depth" = "3"; valid keys under "base\.model": context, ffn, heads, layers, width$/,
+    /unknown config key "base\.model\.depth" = "3"; valid keys under "base\.model": /,
   );
+  assert.ok(nested.endsWith(`: ${keysOf("base.model")}`), nested);
   const [section] = await problemsOf(loadConfig({ sets: ["base.model=3"] }));
   assert.match(section, /"base\.model" is a section; set one of its keys: base\.model\.context, /);
 });
@@ -109,12 +117,12 @@ Deno.test("loadConfig() reports every problem of a preset file: unknown key and 
   assert.deepEqual(
     [...problems].sort(),
     [
-      `unknown config key "train.lrr" = 0.1 (preset ${path}); valid keys under "train": adamBeta1, adamBeta2, checkpointEvery, clipHigh, clipLow, epochs, gradClip, groupSize, klCoef, lr, maxResponseTokens, methods, miniBatches, promptsPerStep, temperature, topP, weightDecay`,
+      `unknown config key "train.lrr" = 0.1 (preset ${path}); valid keys under "train": ${
+        keysOf("train")
+      }`,
       `config key "train.lr" = -1 (preset ${path}): expected a number ≥ 0`,
-      `unknown config section "trian" = {"lr":1} (preset ${path}); valid sections: base, curriculum, data, evaluate, ${
-        configSchema().has("fixture.scale") ? "fixture, " : ""
-      }report, runtime, score, train`,
-      `config key "score" = 3 (preset ${path}): expected a section with keys maxTokens, samples, temperature, topP`,
+      `unknown config section "trian" = {"lr":1} (preset ${path}); valid sections: ${keysOf("")}`,
+      `config key "score" = 3 (preset ${path}): expected a section with keys ${keysOf("score")}`,
       `config key "runtime.device" = "tpu" (preset ${path}): expected one of cpu, webgpu, cuda`,
     ].sort(),
   );
@@ -130,9 +138,9 @@ Deno.test("loadConfig() names missing required keys, and an extends chain overri
   );
   assert.ok(!problems.some((p) => p.includes('"data.task"')));
 
-  const child = await preset("child", "extends: tiny\ntrain:\n  methods: [cov]\n");
+  const child = await preset("child", `extends: tiny\ntrain:\n  methods: [${METHODS[1]}]\n`);
   const config = await loadConfig({ preset: child });
-  assert.deepEqual(getPath(config.values, "train.methods"), ["cov"]);
+  assert.deepEqual(getPath(config.values, "train.methods"), [METHODS[1]]);
   assert.equal(getPath(config.values, "train.groupSize"), 8);
 });
 
@@ -172,7 +180,7 @@ Deno.test("describeExpected() words every type for error messages", () => {
   assert.equal(describeExpected(schema.get("report.title")!), "a string");
   assert.equal(
     describeExpected(schema.get("train.methods")!),
-    "a list (at least 1) of values from grpo, en, adv, mask, clip, cov, high_en, sent",
+    `a list (at least 1) of values from ${METHODS.join(", ")}`,
   );
 });
 
