@@ -24,7 +24,7 @@ import { runGraph } from "./runner.ts";
 import { graphStatus } from "./staleness.ts";
 import type { CliOptions } from "./cli.ts";
 import type { Device } from "./stage.ts";
-import { ArtifactStore } from "./store.ts";
+import { ArtifactStore, openStore, type StoreUse } from "./store.ts";
 import { acquireStoreLock, describeHolder, type StoreLock } from "./store_lock.ts";
 
 /** What a command handler receives. */
@@ -68,7 +68,8 @@ interface Loaded {
 export async function runPipeline(inv: Invocation, stageName: string | null): Promise<number> {
   const jobs = parseJobs(inv);
   if (jobs === null) return EXIT.usage;
-  const loaded = await loadPipeline(inv, stageName);
+  const dryRun = Boolean(inv.flags["dry-run"]);
+  const loaded = await loadPipeline(inv, stageName, dryRun ? "read" : "write");
   if (typeof loaded === "number") return loaded;
   const { config, graph, store, stateDir } = loaded;
   const targets = stageName === null
@@ -76,7 +77,6 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
     : graph.nodes.filter((node) => node.stage.name === stageName);
   const selected = withAncestors(graph, targets);
   const force = new Set(inv.flags.force ? targets.map((node) => node.id) : []);
-  const dryRun = Boolean(inv.flags["dry-run"]);
   const device = (config.values.runtime as { device: Device }).device;
   inv.err(
     `sent ${inv.command}${
@@ -205,7 +205,7 @@ export async function runNamedStage(inv: Invocation, name: string): Promise<numb
  * @returns Exit code.
  */
 export async function showStatus(inv: Invocation): Promise<number> {
-  const loaded = await loadPipeline(inv, null);
+  const loaded = await loadPipeline(inv, null, "read");
   if (typeof loaded === "number") return loaded;
   const lock = await readLockFile(loaded.stateDir);
   const statuses = await graphStatus(loaded.graph, loaded.store, lock);
@@ -234,7 +234,7 @@ export async function showStatus(inv: Invocation): Promise<number> {
  * @returns Exit code.
  */
 export async function showDag(inv: Invocation): Promise<number> {
-  const loaded = await loadPipeline(inv, null);
+  const loaded = await loadPipeline(inv, null, null);
   if (typeof loaded === "number") return loaded;
   inv.out(inv.flags.mermaid ? dagMermaid(loaded.graph) : dagText(loaded.graph));
   return EXIT.ok;
@@ -246,7 +246,8 @@ export async function showDag(inv: Invocation): Promise<number> {
  * @returns Exit code.
  */
 export async function runGc(inv: Invocation): Promise<number> {
-  const { store, stateDir } = storeOf(inv);
+  const { root, stateDir } = storePaths(inv);
+  const store = await openStore(root, "collect");
   const dryRun = Boolean(inv.flags["dry-run"]);
   const lock = dryRun ? null : await acquireStoreLock(`${store.root}/.lock`, {
     command: "gc",
@@ -257,6 +258,7 @@ export async function runGc(inv: Invocation): Promise<number> {
     for (const item of result.removed) {
       inv.out(`${dryRun ? "would remove" : "removed"} ${item.what} (${formatBytes(item.bytes)})`);
     }
+    for (const stray of result.strays) inv.out(`left alone (not an artifact): ${stray}`);
     const total = result.removed.reduce((sum, item) => sum + item.bytes, 0);
     inv.out(
       `${dryRun ? "would free" : "freed"} ${
@@ -271,7 +273,11 @@ export async function runGc(inv: Invocation): Promise<number> {
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────
 
-async function loadPipeline(inv: Invocation, stageName: string | null): Promise<Loaded | number> {
+async function loadPipeline(
+  inv: Invocation,
+  stageName: string | null,
+  use: StoreUse | null,
+): Promise<Loaded | number> {
   if (inv.options.stages.length === 0) return noStages(inv);
   if (stageName !== null && !inv.options.stages.some((stage) => stage.name === stageName)) {
     inv.err(
@@ -308,7 +314,10 @@ async function loadPipeline(inv: Invocation, stageName: string | null): Promise<
     inv.err(`sent ${inv.command}: cannot build the pipeline: ${(error as Error).message}`);
     return EXIT.usage;
   }
-  return { config, graph, ...storeOf(inv) };
+  const { root, stateDir } = storePaths(inv);
+  // `dag` reads no artifacts: it does not look at the store at all.
+  const store = use === null ? new ArtifactStore(root) : await openStore(root, use);
+  return { config, graph, store, stateDir };
 }
 
 /**
@@ -331,14 +340,12 @@ function releaseOnSignal(lock: StoreLock, inv: Invocation): () => void {
     handlers.forEach(({ signal, handler }) => Deno.removeSignalListener(signal, handler));
 }
 
-function storeOf(inv: Invocation): { store: ArtifactStore; stateDir: string } {
+/** The store directory named by `--store` (absolute) and the state directory beside it. */
+function storePaths(inv: Invocation): { root: string; stateDir: string } {
   const given = (inv.flags.store as string | undefined) ?? ".sent/store";
   const absolute = given.startsWith("/") ? given : `${Deno.cwd()}/${given}`;
   const normalised = new URL(`file://${absolute}`).pathname.replace(/\/$/, "");
-  return {
-    store: new ArtifactStore(normalised),
-    stateDir: normalised.replace(/\/[^/]+$/, "") || "/",
-  };
+  return { root: normalised, stateDir: normalised.replace(/\/[^/]+$/, "") || "/" };
 }
 
 function noStages(inv: Invocation): number {

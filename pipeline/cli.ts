@@ -20,6 +20,7 @@ import {
   showDag,
   showStatus,
 } from "./_commands.ts";
+import { UsageError } from "./errors.ts";
 import type { Stage } from "./stage.ts";
 
 /** Options for {@link main}. */
@@ -218,16 +219,22 @@ export async function main(argv: string[], options: CliOptions): Promise<number>
     );
     return EXIT.usage;
   }
-  return await spec.run({
-    command,
-    argv,
-    flags: parsed.values,
-    positionals,
-    options,
-    root: options.root ?? Deno.cwd(),
-    out,
-    err,
-  });
+  try {
+    return await spec.run({
+      command,
+      argv,
+      flags: parsed.values,
+      positionals,
+      options,
+      root: options.root ?? Deno.cwd(),
+      out,
+      err,
+    });
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    err(`sent ${command}: ${error.message}`);
+    return EXIT.usage;
+  }
 }
 
 function flagError(error: Error & { code?: string }): string {

@@ -1,18 +1,25 @@
 /**
  * Garbage collection: delete artifacts (and scratch directories) that neither the lock file
- * nor one of the most recent run records refers to.
+ * nor one of the most recent successful runs refers to.
+ *
+ * What gc may delete is narrow on purpose: only folders the store recognises as artifacts (a
+ * `manifest.json` that parses and names the folder's own stage and key), in a directory marked
+ * as a store (`store.json`, checked by `openStore`). Anything else it finds is reported and left
+ * alone. Failed and interrupted runs do not count towards the runs kept, so a series of failures
+ * cannot push the artifacts of good runs out; the scratch directories of runs newer than the last
+ * successful one are kept too, since the next run resumes from them.
  *
  * @module
  */
 
-import { listRunRecords, readLockFile } from "./records.ts";
+import { listRunRecords, readLockFile, type RunRecord } from "./records.ts";
 import { type ArtifactStore, directoryBytes } from "./store.ts";
 
 /** Options for {@link collectGarbage}. */
 export interface GcOptions {
   /** State directory (lock file, run records). */
   stateDir: string;
-  /** How many recent run records keep their artifacts. Default 5. */
+  /** How many recent successful run records keep their artifacts. Default 5. */
   keepRuns?: number;
   /** List what would be removed without removing it. */
   dryRun?: boolean;
@@ -24,27 +31,37 @@ export interface GcResult {
   removed: { what: string; bytes: number }[];
   /** Artifacts kept. */
   kept: number;
+  /** Store-relative paths that are not artifacts, left alone. */
+  strays: string[];
 }
 
 /**
  * Remove unreferenced artifacts. Call while holding the store lock.
  *
- * @param store The store.
+ * @param store The store (opened with `openStore(root, "collect")`).
  * @param options State directory, how many runs to keep, dry run.
- * @returns What was removed and how many artifacts remain.
+ * @returns What was removed, how many artifacts remain, and what was left alone.
  */
 export async function collectGarbage(store: ArtifactStore, options: GcOptions): Promise<GcResult> {
+  const records = await listRunRecords(options.stateDir);
   const referenced = new Set<string>();
   const lock = await readLockFile(options.stateDir);
   for (const entry of Object.values(lock?.nodes ?? {})) {
     referenced.add(`${entry.stage}/${entry.key}`);
   }
-  for (const record of await listRunRecords(options.stateDir, options.keepRuns ?? 5)) {
-    for (const node of record.nodes) referenced.add(`${node.stage}/${node.key}`);
+  const successful = records.filter((record) => record.status === "ok");
+  for (const record of successful.slice(0, options.keepRuns ?? 5)) addNodes(referenced, record);
+  // Runs after the last successful one (failed or killed): their scratch is work to resume.
+  const resumable = new Set(referenced);
+  const newestOk = successful[0]?.id ?? "";
+  for (const record of records.filter((record) => record.id > newestOk)) {
+    addNodes(resumable, record);
   }
+
   const removed: GcResult["removed"] = [];
   let kept = 0;
-  for (const artifact of await store.list()) {
+  const { artifacts, strays } = await store.scan();
+  for (const artifact of artifacts) {
     const id = `${artifact.stage}/${artifact.key}`;
     if (referenced.has(id)) {
       kept++;
@@ -54,7 +71,7 @@ export async function collectGarbage(store: ArtifactStore, options: GcOptions): 
     if (!options.dryRun) await store.discard(artifact.stage, artifact.key);
   }
   for (const scratch of await store.listScratch()) {
-    if (referenced.has(`${scratch.stage}/${scratch.key}`)) continue;
+    if (resumable.has(`${scratch.stage}/${scratch.key}`)) continue;
     removed.push({
       what: `scratch ${scratch.stage}/${scratch.key}`,
       bytes: await directoryBytes(scratch.dir),
@@ -62,5 +79,9 @@ export async function collectGarbage(store: ArtifactStore, options: GcOptions): 
     if (!options.dryRun) await Deno.remove(scratch.dir, { recursive: true });
   }
   if (!options.dryRun) await store.cleanLeftovers();
-  return { removed, kept };
+  return { removed, kept, strays };
+}
+
+function addNodes(into: Set<string>, record: RunRecord): void {
+  for (const node of record.nodes) into.add(`${node.stage}/${node.key}`);
 }

@@ -4,6 +4,8 @@
  * Layout under the store root:
  *
  * ```
+ * store.json                       marks the directory as a store (format, creation time)
+ * .lock                            the store lock (store_lock.ts)
  * <stage>/<key[0:2]>/<key>/        one committed artifact: the stage's files + manifest.json
  * .tmp/<stage>-<key[0:12]>-<pid>-<n>/   artifacts being written (renamed into place when done)
  * .scratch/<stage>/<key>/          per-key scratch (checkpoints), kept until the artifact commits
@@ -14,10 +16,17 @@
  * leaves a half-written artifact: at worst an orphan in `.tmp/`, removed by the next run that
  * takes the store lock.
  *
+ * A directory is a store only when it holds `store.json` ({@link openStore} writes it into a new
+ * or empty directory, and into a directory made before markers existed that holds nothing but
+ * artifacts). Commands refuse any other directory, so a mistyped `--store` can never make `gc`
+ * delete what is not an artifact, and inside a store `gc` removes only folders that are
+ * artifacts: a manifest that parses and names the folder's own stage and key.
+ *
  * @module
  */
 
 import type { NodeInputs } from "./cache_key.ts";
+import { StoreError } from "./errors.ts";
 import { sha256File } from "./hash.ts";
 import type { Params } from "./stage.ts";
 
@@ -78,6 +87,154 @@ export interface StoredArtifact {
 
 const MANIFEST = "manifest.json";
 
+/** Name of the file that marks a directory as an artifact store. */
+export const STORE_MARKER = "store.json";
+
+/** `store.json`. */
+export interface StoreMarker {
+  /** Marker format version. */
+  format: 1;
+  /** What the directory is, for whoever opens the file. */
+  kind: "sent artifact store";
+  /** ISO time the store was created (or adopted). */
+  createdAt: string;
+}
+
+/** Entries of a store root that are the store's own, not stage folders. */
+const RESERVED = new Set([STORE_MARKER, ".lock", ".lock.break", ".tmp", ".scratch", ".trash"]);
+
+/** A cache key: 64 lowercase hex digits. */
+const KEY = /^[0-9a-f]{64}$/;
+
+/** Directories and files below a store root that are not artifacts (relative paths). */
+export interface StoreScan {
+  /** Committed artifacts, sorted by stage then key. */
+  artifacts: StoredArtifact[];
+  /** Entries that are neither artifacts nor the store's own (`dir/` for directories). */
+  strays: string[];
+}
+
+/** What a directory is, as far as the store is concerned. */
+export type StoreState =
+  | { kind: "store" }
+  | { kind: "absent" }
+  | { kind: "empty" }
+  | { kind: "unmarked" }
+  | { kind: "file" }
+  | { kind: "foreign"; strays: string[] };
+
+/** What a command does with the store: look, add artifacts, or delete them. */
+export type StoreUse = "read" | "write" | "collect";
+
+/** Per state and use: open as is, mark as a store first, or refuse with this message. */
+type OpenRule = "ok" | "mark" | ((root: string, state: StoreState) => string);
+
+const NOT_A_DIRECTORY: OpenRule = (root) =>
+  `--store ${root} is a file; expected a directory (an artifact store, or a new or empty directory for one)`;
+const FOREIGN: OpenRule = (root, state) =>
+  `--store ${root} is not an artifact store: it has no ${STORE_MARKER} and holds other things (${
+    listSome(state.kind === "foreign" ? state.strays : [])
+  }); give an existing store, or a new or empty directory for one`;
+
+/** How each command use treats each kind of directory. */
+const OPEN_RULES: Readonly<Record<StoreState["kind"], Readonly<Record<StoreUse, OpenRule>>>> = {
+  store: { read: "ok", write: "ok", collect: "ok" },
+  absent: {
+    read: "ok",
+    write: "mark",
+    collect: (root) => `--store ${root} does not exist; nothing has run with this store`,
+  },
+  empty: {
+    read: "ok",
+    write: "mark",
+    collect: (root) =>
+      `--store ${root} is an empty directory, not an artifact store (no ${STORE_MARKER})`,
+  },
+  // Made before stores were marked: it holds nothing but artifacts, so it is adopted.
+  unmarked: { read: "ok", write: "mark", collect: "mark" },
+  file: { read: NOT_A_DIRECTORY, write: NOT_A_DIRECTORY, collect: NOT_A_DIRECTORY },
+  foreign: { read: FOREIGN, write: FOREIGN, collect: FOREIGN },
+};
+
+/**
+ * Open the store at a directory for one use, marking it as a store where the use allows.
+ *
+ * @param root Absolute store directory.
+ * @param use `read` (status, dry runs), `write` (runs) or `collect` (gc).
+ * @returns The store.
+ * @throws {StoreError} When the directory cannot serve as a store for that use.
+ */
+export async function openStore(root: string, use: StoreUse): Promise<ArtifactStore> {
+  const store = new ArtifactStore(root);
+  const state = await inspectStore(store.root);
+  const rule = OPEN_RULES[state.kind][use];
+  if (typeof rule === "function") throw new StoreError(store.root, rule(store.root, state));
+  if (rule === "mark") await markStore(store.root);
+  return store;
+}
+
+/**
+ * Say what a directory is: a marked store, absent, empty, a store made before markers (only
+ * artifacts in it), a file, or something else.
+ *
+ * @param root Directory.
+ * @returns Its state; `foreign` lists what disqualifies it.
+ */
+export async function inspectStore(root: string): Promise<StoreState> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(root);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { kind: "absent" };
+    throw error;
+  }
+  if (!info.isDirectory) return { kind: "file" };
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(root)) names.push(entry.name);
+  if (names.includes(STORE_MARKER)) return { kind: "store" };
+  if (names.length === 0) return { kind: "empty" };
+  const { artifacts, strays } = await new ArtifactStore(root).scan();
+  if (strays.length > 0) {
+    // Name what is in the way by its top-level entry: `runs/`, not `runs/2025….json`.
+    const tops = strays.map((path) => path.includes("/") ? `${path.split("/")[0]}/` : path);
+    return { kind: "foreign", strays: [...new Set(tops)] };
+  }
+  return artifacts.length > 0 ? { kind: "unmarked" } : { kind: "empty" };
+}
+
+/** Write `store.json` atomically (through `.tmp/`, which the store cleans). */
+async function markStore(root: string): Promise<void> {
+  const marker: StoreMarker = {
+    format: 1,
+    kind: "sent artifact store",
+    createdAt: new Date().toISOString(),
+  };
+  await Deno.mkdir(`${root}/.tmp`, { recursive: true });
+  const temp = `${root}/.tmp/${STORE_MARKER}.${Deno.pid}`;
+  await Deno.writeTextFile(temp, JSON.stringify(marker, null, 2) + "\n");
+  await Deno.rename(temp, `${root}/${STORE_MARKER}`);
+}
+
+/**
+ * What is wrong with a parsed manifest read from `<stage>/<key[0:2]>/<key>/`, if anything.
+ *
+ * @param value Parsed `manifest.json`.
+ * @param stage Stage folder it was read from.
+ * @param key Key folder it was read from.
+ * @returns A problem, or `null` when it is the manifest of that artifact.
+ */
+export function manifestProblem(value: unknown, stage: string, key: string): string | null {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return "is not a JSON object";
+  }
+  const manifest = value as Partial<Manifest>;
+  if (manifest.format !== 1) return `has format ${JSON.stringify(manifest.format)}; expected 1`;
+  if (manifest.stage !== stage || manifest.key !== key) {
+    return `names ${manifest.stage}/${manifest.key}, not the folder's ${stage}/${key}`;
+  }
+  return null;
+}
+
 /** The artifact store rooted at one directory. */
 export class ArtifactStore {
   /** Absolute store root. */
@@ -137,18 +294,15 @@ export class ArtifactStore {
       if (error instanceof Deno.errors.NotFound) return { manifest: null, reason: "not in store" };
       return { manifest: null, reason: `unreadable manifest ${path}: ${(error as Error).message}` };
     }
+    let parsed: unknown;
     try {
-      const manifest = JSON.parse(text) as Manifest;
-      if (manifest.key !== key || manifest.stage !== stage) {
-        return {
-          manifest: null,
-          reason: `manifest ${path} names ${manifest.stage}/${manifest.key}`,
-        };
-      }
-      return { manifest, reason: "" };
+      parsed = JSON.parse(text);
     } catch (error) {
       return { manifest: null, reason: `corrupt manifest ${path}: ${(error as Error).message}` };
     }
+    const problem = manifestProblem(parsed, stage, key);
+    if (problem !== null) return { manifest: null, reason: `manifest ${path} ${problem}` };
+    return { manifest: parsed as Manifest, reason: "" };
   }
 
   /**
@@ -274,26 +428,52 @@ export class ArtifactStore {
    * @returns Artifacts, sorted by stage then key.
    */
   async list(): Promise<StoredArtifact[]> {
-    const out: StoredArtifact[] = [];
-    for (const stage of (await readDirNames(this.root)).filter((name) => !name.startsWith("."))) {
-      for (const prefix of await readDirNames(`${this.root}/${stage}`)) {
-        for (const key of await readDirNames(`${this.root}/${stage}/${prefix}`)) {
-          out.push({ stage, key, dir: `${this.root}/${stage}/${prefix}/${key}` });
-        }
-      }
-    }
-    return out.sort((a, b) => a.stage.localeCompare(b.stage) || a.key.localeCompare(b.key));
+    return (await this.scan()).artifacts;
   }
 
   /**
-   * Every scratch directory in the store.
+   * Walk the store: artifacts are `<stage>/<key[0:2]>/<key>/` folders whose manifest parses and
+   * names that stage and key; everything else outside the store's own entries is a stray.
+   * @returns Artifacts and strays.
+   */
+  async scan(): Promise<StoreScan> {
+    const artifacts: StoredArtifact[] = [];
+    const strays: string[] = [];
+    for (const top of await readEntries(this.root)) {
+      if (RESERVED.has(top.name)) continue;
+      if (!top.isDirectory) {
+        strays.push(top.name);
+        continue;
+      }
+      const stage = top.name;
+      for (const prefix of await readEntries(`${this.root}/${stage}`)) {
+        if (!prefix.isDirectory || !/^[0-9a-f]{2}$/.test(prefix.name)) {
+          strays.push(`${stage}/${prefix.name}${prefix.isDirectory ? "/" : ""}`);
+          continue;
+        }
+        for (const entry of await readEntries(`${this.root}/${stage}/${prefix.name}`)) {
+          const rel = `${stage}/${prefix.name}/${entry.name}`;
+          const key = entry.name;
+          const isArtifact = entry.isDirectory && KEY.test(key) && key.startsWith(prefix.name) &&
+            (await this.read(stage, key)).manifest !== null;
+          if (isArtifact) artifacts.push({ stage, key, dir: `${this.root}/${rel}` });
+          else strays.push(`${rel}${entry.isDirectory ? "/" : ""}`);
+        }
+      }
+    }
+    artifacts.sort((a, b) => a.stage.localeCompare(b.stage) || a.key.localeCompare(b.key));
+    return { artifacts, strays: strays.sort() };
+  }
+
+  /**
+   * Every scratch directory in the store (`.scratch/<stage>/<key>/` with a well-formed key).
    * @returns Stage and key of each.
    */
   async listScratch(): Promise<{ stage: string; key: string; dir: string }[]> {
     const out = [];
     for (const stage of await readDirNames(`${this.root}/.scratch`)) {
       for (const key of await readDirNames(`${this.root}/.scratch/${stage}`)) {
-        out.push({ stage, key, dir: `${this.root}/.scratch/${stage}/${key}` });
+        if (KEY.test(key)) out.push({ stage, key, dir: `${this.root}/.scratch/${stage}/${key}` });
       }
     }
     return out;
@@ -327,6 +507,22 @@ export async function directoryBytes(dir: string): Promise<number> {
   let total = 0;
   for (const rel of await listFiles(dir)) total += (await Deno.stat(`${dir}/${rel}`)).size;
   return total;
+}
+
+async function readEntries(dir: string): Promise<Deno.DirEntry[]> {
+  try {
+    const entries: Deno.DirEntry[] = [];
+    for await (const entry of Deno.readDir(dir)) entries.push(entry);
+    return entries.sort((a, b) => a.name.localeCompare(b.name));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+}
+
+function listSome(items: readonly string[], limit = 4): string {
+  const shown = items.slice(0, limit).join(", ");
+  return items.length > limit ? `${shown} and ${items.length - limit} more` : shown;
 }
 
 async function readDirNames(dir: string): Promise<string[]> {

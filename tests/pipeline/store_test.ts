@@ -3,7 +3,14 @@
 import assert from "node:assert/strict";
 import type { NodeInputs } from "../../pipeline/cache_key.ts";
 import { sha256 } from "../../pipeline/hash.ts";
-import { ArtifactStore, type ManifestDraft } from "../../pipeline/store.ts";
+import {
+  ArtifactStore,
+  inspectStore,
+  type ManifestDraft,
+  openStore,
+  STORE_MARKER,
+} from "../../pipeline/store.ts";
+import { StoreError } from "../../pipeline/errors.ts";
 import { makeTestDir } from "../_tmp.ts";
 import { latestRecord, nodesIn, readLock, sentOk } from "./_harness.ts";
 
@@ -131,4 +138,38 @@ Deno.test("reproduce --verify catches a flipped byte in an artifact and recomput
 
   await sentOk(["reproduce", ...store, "--verify"]);
   assert.equal(nodesIn(await latestRecord(dir), ["cached"]).length, 12);
+});
+
+Deno.test("openStore() marks a new or empty directory, adopts an unmarked one holding only artifacts, and refuses others", async () => {
+  const dir = await makeTestDir("store-open");
+  const fresh = await openStore(`${dir}/fresh`, "write");
+  assert.equal(JSON.parse(await Deno.readTextFile(`${fresh.root}/${STORE_MARKER}`)).format, 1);
+  assert.deepEqual(await inspectStore(fresh.root), { kind: "store" });
+
+  // A store from before markers: artifacts only. Reading leaves it as it is; writing marks it.
+  const old = new ArtifactStore(`${dir}/old`);
+  await old.commit(await old.createTemp("demo", KEY), draft());
+  await Deno.remove(`${old.root}/.tmp`, { recursive: true });
+  assert.deepEqual(await inspectStore(old.root), { kind: "unmarked" });
+  await openStore(old.root, "read");
+  assert.deepEqual(await inspectStore(old.root), { kind: "unmarked" });
+  await openStore(old.root, "write");
+  assert.deepEqual(await inspectStore(old.root), { kind: "store" });
+
+  await Deno.mkdir(`${dir}/other/docs`, { recursive: true });
+  await Deno.writeTextFile(`${dir}/other/docs/a.md`, "");
+  await Deno.writeTextFile(`${dir}/other/notes.md`, "");
+  for (const use of ["read", "write", "collect"] as const) {
+    await assert.rejects(
+      openStore(`${dir}/other`, use),
+      (error: Error) =>
+        error instanceof StoreError &&
+        /holds other things \(docs\/, notes\.md\)/.test(error.message),
+    );
+  }
+  await assert.rejects(
+    openStore(`${dir}/other/notes.md`, "read"),
+    /is a file; expected a directory/,
+  );
+  await assert.rejects(openStore(`${dir}/absent`, "collect"), /does not exist/);
 });
