@@ -36,6 +36,33 @@ Deno.test("buildTrainStep() names the state pairs, data inputs and metrics", () 
   assert.equal(step.graph.name, "fit_train_step");
 });
 
+Deno.test("buildTrainStep() also builds the accumulate, apply and zeros graphs with the fused step's names", () => {
+  const step = buildTrainStep(fitGraph(), { params: ["w", { name: "bias", decay: false }] });
+  const { accumulate, apply, zeros, accumulators, metrics } = step.accumulation;
+  assert.deepEqual(accumulators, [
+    { input: "acc.w", output: "acc.w.next" },
+    { input: "acc.bias", output: "acc.bias.next" },
+  ]);
+  assert.deepEqual(metrics, ["loss"]);
+  const names = (vs: readonly { name: string }[]) => vs.map((v) => v.name);
+  assert.deepEqual(names(accumulate.inputs), ["w", "bias", "x", "y", "acc.w", "acc.bias"]);
+  assert.deepEqual(names(accumulate.outputs), ["loss", "acc.w.next", "acc.bias.next"]);
+  // The apply graph reads and writes the fused step's state, with the accumulators as gradients.
+  const applyInputs = new Set(names(apply.inputs));
+  for (const s of step.state) assert.ok(applyInputs.has(s.input), s.input);
+  assert.ok(applyInputs.has("acc.w") && applyInputs.has("lr") && applyInputs.has("step"));
+  assert.deepEqual(
+    names(apply.outputs).sort(),
+    [...step.state.map((s) => s.output), "grad_norm", "update_applied"].sort(),
+  );
+  assert.deepEqual(names(zeros.inputs), ["acc_fill"]);
+  assert.deepEqual(names(zeros.outputs), ["acc.w", "acc.bias"]);
+  assert.deepEqual(
+    [accumulate.name, apply.name, zeros.name],
+    ["fit_accumulate", "fit_apply", "fit_zeros"],
+  );
+});
+
 Deno.test("buildTrainStep() keeps extra forward outputs listed as metrics", () => {
   const step = buildTrainStep(fitGraph(), { params: ["w"], metrics: ["pred"] });
   assert.deepEqual(step.metrics, ["loss", "grad_norm", "update_applied", "pred"]);
