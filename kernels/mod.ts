@@ -10,7 +10,8 @@
  * - Run: `compile(graph, {device})` gives a `Program`; `HostTensor` / `DeviceTensor` handles make
  *   reading GPU memory or feeding it to a CPU session impossible; `download` / `upload` move
  *   data. `buildTrainStep` + `Trainer` run forward, backward and AdamW as one graph per step,
- *   with the state resident on WebGPU.
+ *   or accumulate gradients over micro-batches before one update, with the state resident on
+ *   WebGPU; `saveState` / `Trainer.restore` resume a run exactly (`trainer_state.ts`).
  * - Check: `assertAllOnWebGpu(graph)` fails when a node falls back to the CPU under WebGPU.
  * - Model: the Qwen2 transformer graphs (`transformer.ts`), the run-time `Policy`, batched
  *   generation with a KV cache (`sampling.ts`), rollout batches aligned with the score graph and
@@ -57,6 +58,7 @@ export * from "./placement.ts";
 export * from "./fused.ts";
 export * from "./adamw.ts";
 export * from "./train_step.ts";
+export * from "./trainer_state.ts";
 export * from "./safetensors.ts";
 export * from "./checkpoint.ts";
 export * from "./transformer.ts";
