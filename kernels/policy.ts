@@ -662,7 +662,7 @@ export function policyTrainStep(
  *
  * @param policy The policy (its weights are the initial parameters; they are not modified).
  * @param step From {@link policyTrainStep}.
- * @param options Device and threads (default the policy's).
+ * @param options Device and threads (default the policy's), programs to compile now.
  * @returns The trainer.
  */
 export function trainerFor(
@@ -675,9 +675,9 @@ export function trainerFor(
     params[name] = new HostTensor("float32", shape, policy.weights.get(name)!.slice());
   }
   return Trainer.create(step, params, {
+    ...options,
     device: options.device ?? policy.device,
     threads: options.threads ?? policy.threads,
-    webgpuDriver: options.webgpuDriver,
   });
 }
 
