@@ -17,6 +17,8 @@ import {
   type NodeOutcome,
   readLockFile,
   type RunRecord,
+  type StatePaths,
+  statePaths,
   writeLockFile,
   writeRunRecord,
 } from "./records.ts";
@@ -50,12 +52,12 @@ export interface Invocation {
 /** Exit codes: 0 ok, 1 a stage failed, 2 usage/config error or not implemented yet. */
 export const EXIT = { ok: 0, stageFailed: 1, usage: 2 } as const;
 
-/** A loaded pipeline: config, graph, store and state directory. */
+/** A loaded pipeline: config, graph, store, and where its run records and lock file live. */
 interface Loaded {
   config: ResolvedConfig;
   graph: PipelineGraph;
   store: ArtifactStore;
-  stateDir: string;
+  paths: StatePaths;
 }
 
 /**
@@ -71,12 +73,14 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
   const dryRun = Boolean(inv.flags["dry-run"]);
   const loaded = await loadPipeline(inv, stageName, dryRun ? "read" : "write");
   if (typeof loaded === "number") return loaded;
-  const { config, graph, store, stateDir } = loaded;
+  const { config, graph, store, paths } = loaded;
+  const { stateDir, lockFile } = paths;
   const targets = stageName === null
     ? graph.nodes
     : graph.nodes.filter((node) => node.stage.name === stageName);
   const selected = withAncestors(graph, targets);
   const force = new Set(inv.flags.force ? targets.map((node) => node.id) : []);
+  await readLockFile(lockFile); // a damaged lock file stops the run before anything happens
   const device = (config.values.runtime as { device: Device }).device;
   inv.err(
     `sent ${inv.command}${
@@ -106,7 +110,7 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
   }
   const removeSignalHandlers = lock ? releaseOnSignal(lock, inv) : () => {};
   try {
-    const previous = await readLockFile(stateDir);
+    const previous = await readLockFile(lockFile);
     let recordPath = "";
     const record: RunRecord = {
       id: runId,
@@ -158,7 +162,7 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
       record.finishedAt = new Date().toISOString();
       await writeRunRecord(stateDir, record);
       await writeLockFile(
-        stateDir,
+        lockFile,
         nextLockFile(previous, graph, outcomes, {
           runId,
           preset: config.preset,
@@ -207,12 +211,13 @@ export async function runNamedStage(inv: Invocation, name: string): Promise<numb
 export async function showStatus(inv: Invocation): Promise<number> {
   const loaded = await loadPipeline(inv, null, "read");
   if (typeof loaded === "number") return loaded;
-  const lock = await readLockFile(loaded.stateDir);
+  const { lockFile } = loaded.paths;
+  const lock = await readLockFile(lockFile);
   const statuses = await graphStatus(loaded.graph, loaded.store, lock);
   inv.out(
     lock
-      ? `compared with ${loaded.stateDir}/sent.lock.json (run ${lock.run}, ${lock.updatedAt})`
-      : `no sent.lock.json in ${loaded.stateDir} yet: nothing has run with this store`,
+      ? `compared with ${lockFile} (run ${lock.run}, ${lock.updatedAt})`
+      : `no sent.lock.json yet (${lockFile}): nothing has run with this store`,
   );
   const width = Math.max(...statuses.map((status) => status.node.length));
   for (const status of statuses) {
@@ -246,7 +251,7 @@ export async function showDag(inv: Invocation): Promise<number> {
  * @returns Exit code.
  */
 export async function runGc(inv: Invocation): Promise<number> {
-  const { root, stateDir } = storePaths(inv);
+  const { store: root, stateDir, lockFile } = storePaths(inv);
   const store = await openStore(root, "collect");
   const dryRun = Boolean(inv.flags["dry-run"]);
   const lock = dryRun ? null : await acquireStoreLock(`${store.root}/.lock`, {
@@ -254,7 +259,7 @@ export async function runGc(inv: Invocation): Promise<number> {
     onWait: (holder) => inv.err(`waiting for the store lock held by ${describeHolder(holder)}`),
   });
   try {
-    const result = await collectGarbage(store, { stateDir, dryRun });
+    const result = await collectGarbage(store, { stateDir, lockFile, dryRun });
     for (const item of result.removed) {
       inv.out(`${dryRun ? "would remove" : "removed"} ${item.what} (${formatBytes(item.bytes)})`);
     }
@@ -314,10 +319,10 @@ async function loadPipeline(
     inv.err(`sent ${inv.command}: cannot build the pipeline: ${(error as Error).message}`);
     return EXIT.usage;
   }
-  const { root, stateDir } = storePaths(inv);
+  const paths = storePaths(inv);
   // `dag` reads no artifacts: it does not look at the store at all.
-  const store = use === null ? new ArtifactStore(root) : await openStore(root, use);
-  return { config, graph, store, stateDir };
+  const store = use === null ? new ArtifactStore(paths.store) : await openStore(paths.store, use);
+  return { config, graph, store, paths };
 }
 
 /**
@@ -340,12 +345,9 @@ function releaseOnSignal(lock: StoreLock, inv: Invocation): () => void {
     handlers.forEach(({ signal, handler }) => Deno.removeSignalListener(signal, handler));
 }
 
-/** The store directory named by `--store` (absolute) and the state directory beside it. */
-function storePaths(inv: Invocation): { root: string; stateDir: string } {
-  const given = (inv.flags.store as string | undefined) ?? ".sent/store";
-  const absolute = given.startsWith("/") ? given : `${Deno.cwd()}/${given}`;
-  const normalised = new URL(`file://${absolute}`).pathname.replace(/\/$/, "");
-  return { root: normalised, stateDir: normalised.replace(/\/[^/]+$/, "") || "/" };
+/** The store named by `--store`, its state directory and its lock file. */
+function storePaths(inv: Invocation): StatePaths {
+  return statePaths(inv.root, inv.flags.store as string | undefined);
 }
 
 function noStages(inv: Invocation): number {

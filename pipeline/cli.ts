@@ -65,7 +65,8 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   store: {
     type: "string",
     value: "DIR",
-    doc: "artifact store (default: .sent/store); run records and sent.lock.json go beside it",
+    doc: "artifact store (default: .sent/store, whose sent.lock.json is at the project root); " +
+      "run records and the lock file go beside it",
   },
   jobs: { type: "string", value: "N", doc: "independent nodes run at once (default: 1)" },
   "dry-run": {
@@ -122,7 +123,7 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   gc: {
     usage: "gc",
-    doc: "delete artifacts not referenced by sent.lock.json or the 5 most recent runs",
+    doc: "delete artifacts not referenced by sent.lock.json or the 5 latest successful runs",
     flags: ["store", "dry-run"],
     positionals: 0,
     run: runGc,

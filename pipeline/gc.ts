@@ -12,13 +12,15 @@
  * @module
  */
 
-import { listRunRecords, readLockFile, type RunRecord } from "./records.ts";
+import { listRunRecords, LOCK_FILE, readLockFile, type RunRecord } from "./records.ts";
 import { type ArtifactStore, directoryBytes } from "./store.ts";
 
 /** Options for {@link collectGarbage}. */
 export interface GcOptions {
-  /** State directory (lock file, run records). */
+  /** State directory (run records). */
   stateDir: string;
+  /** The lock file. Default: `sent.lock.json` in the state directory. */
+  lockFile?: string;
   /** How many recent successful run records keep their artifacts. Default 5. */
   keepRuns?: number;
   /** List what would be removed without removing it. */
@@ -45,7 +47,7 @@ export interface GcResult {
 export async function collectGarbage(store: ArtifactStore, options: GcOptions): Promise<GcResult> {
   const records = await listRunRecords(options.stateDir);
   const referenced = new Set<string>();
-  const lock = await readLockFile(options.stateDir);
+  const lock = await readLockFile(options.lockFile ?? `${options.stateDir}/${LOCK_FILE}`);
   for (const entry of Object.values(lock?.nodes ?? {})) {
     referenced.add(`${entry.stage}/${entry.key}`);
   }

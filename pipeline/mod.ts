@@ -37,9 +37,10 @@
  *
  * ## Files
  *
- * `--store DIR` (default `.sent/store`): artifacts at `<stage>/<key[0:2]>/<key>/` with
- * `manifest.json`; beside the store: `runs/<id>.json` (one per run) and `sent.lock.json`
- * (node → key and inputs of the last run).
+ * `--store DIR` (default `.sent/store`, marked by its `store.json`): artifacts at
+ * `<stage>/<key[0:2]>/<key>/` with `manifest.json`; beside the store: `runs/<id>.json` (one per
+ * run) and `sent.lock.json` (node → key and inputs of the last successful run), except that the
+ * default store's lock file is at the project root, so that it can be committed.
  *
  * @example
  * ```ts ignore

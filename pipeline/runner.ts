@@ -80,10 +80,12 @@ export async function runGraph(
     const ids = base(node);
     const found = await options.store.read(stage, node.key);
     let reason = "";
-    let replace = found.manifest === null && found.reason !== "not in store";
+    let replace = found.corrupt;
     if (options.force.has(node.id)) {
       reason = "forced (--force)";
       replace = true;
+    } else if (found.corrupt) {
+      reason = `corrupted: ${found.reason}`;
     } else if (found.manifest) {
       const check = options.verify
         ? await options.store.verify(stage, node.key)

@@ -27,6 +27,7 @@
 
 import type { NodeInputs } from "./cache_key.ts";
 import { StoreError } from "./errors.ts";
+import { StateFileError } from "./records.ts";
 import { sha256File } from "./hash.ts";
 import type { Params } from "./stage.ts";
 
@@ -73,6 +74,16 @@ export interface VerifyResult {
   ok: boolean;
   /** One line per problem, naming the file. */
   problems: string[];
+}
+
+/** What {@link ArtifactStore.read} found. */
+export interface ReadResult {
+  /** The manifest, or `null`. */
+  manifest: Manifest | null;
+  /** Why there is none ("not in store", or what is wrong with the one there). */
+  reason: string;
+  /** True when a manifest is there but is not this artifact's: the artifact is corrupted. */
+  corrupt: boolean;
 }
 
 /** One committed artifact found by {@link ArtifactStore.list}. */
@@ -191,7 +202,10 @@ export async function inspectStore(root: string): Promise<StoreState> {
   if (!info.isDirectory) return { kind: "file" };
   const names: string[] = [];
   for await (const entry of Deno.readDir(root)) names.push(entry.name);
-  if (names.includes(STORE_MARKER)) return { kind: "store" };
+  if (names.includes(STORE_MARKER)) {
+    await readMarker(`${root}/${STORE_MARKER}`);
+    return { kind: "store" };
+  }
   if (names.length === 0) return { kind: "empty" };
   const { artifacts, strays } = await new ArtifactStore(root).scan();
   if (strays.length > 0) {
@@ -200,6 +214,24 @@ export async function inspectStore(root: string): Promise<StoreState> {
     return { kind: "foreign", strays: [...new Set(tops)] };
   }
   return artifacts.length > 0 ? { kind: "unmarked" } : { kind: "empty" };
+}
+
+/** Read and check `store.json`; a damaged one is a {@link StateFileError}. */
+async function readMarker(path: string): Promise<StoreMarker> {
+  let problem: string;
+  try {
+    const marker = JSON.parse(await Deno.readTextFile(path));
+    if (marker?.format === 1) return marker as StoreMarker;
+    problem = `format is ${JSON.stringify(marker?.format)}; expected 1`;
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    problem = `not JSON: ${error.message}`;
+  }
+  throw new StateFileError(
+    path,
+    `${path} is not a valid store marker (${problem}); delete it and run again: a directory ` +
+      "that holds nothing but artifacts is adopted as a store again",
+  );
 }
 
 /** Write `store.json` atomically (through `.tmp/`, which the store cleans). */
@@ -232,7 +264,21 @@ export function manifestProblem(value: unknown, stage: string, key: string): str
   if (manifest.stage !== stage || manifest.key !== key) {
     return `names ${manifest.stage}/${manifest.key}, not the folder's ${stage}/${key}`;
   }
+  for (const field of ["params", "inputs", "metrics", "files"] as const) {
+    if (!isObject(manifest[field])) return `has ${field} ${JSON.stringify(manifest[field])}`;
+  }
+  if (typeof manifest.node !== "string") return "has no node id";
+  for (const [file, entry] of Object.entries(manifest.files as Record<string, unknown>)) {
+    const { sha256, bytes } = (isObject(entry) ? entry : {}) as Partial<FileEntry>;
+    if (typeof sha256 !== "string" || !KEY.test(sha256) || !Number.isSafeInteger(bytes)) {
+      return `lists ${file} as ${JSON.stringify(entry)}; expected { sha256, bytes }`;
+    }
+  }
   return null;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** The artifact store rooted at one directory. */
@@ -283,26 +329,33 @@ export class ArtifactStore {
    * Read a committed artifact's manifest.
    * @param stage Stage name.
    * @param key Cache key.
-   * @returns The manifest; `null` with a reason when absent or unreadable (a logged miss).
+   * @returns The manifest; or `null` with the reason: `corrupt` when something is there but is
+   *   not this artifact's manifest (unreadable, not JSON, or malformed), a plain miss otherwise.
    */
-  async read(stage: string, key: string): Promise<{ manifest: Manifest | null; reason: string }> {
+  async read(stage: string, key: string): Promise<ReadResult> {
     const path = `${this.artifactDir(stage, key)}/${MANIFEST}`;
     let text: string;
     try {
       text = await Deno.readTextFile(path);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return { manifest: null, reason: "not in store" };
-      return { manifest: null, reason: `unreadable manifest ${path}: ${(error as Error).message}` };
+      if (error instanceof Deno.errors.NotFound) {
+        return { manifest: null, reason: "not in store", corrupt: false };
+      }
+      const reason = `unreadable manifest ${path}: ${(error as Error).message}`;
+      return { manifest: null, reason, corrupt: true };
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      return { manifest: null, reason: `corrupt manifest ${path}: ${(error as Error).message}` };
+      const reason = `corrupt manifest ${path}: ${(error as Error).message}`;
+      return { manifest: null, reason, corrupt: true };
     }
     const problem = manifestProblem(parsed, stage, key);
-    if (problem !== null) return { manifest: null, reason: `manifest ${path} ${problem}` };
-    return { manifest: parsed as Manifest, reason: "" };
+    if (problem !== null) {
+      return { manifest: null, reason: `manifest ${path} ${problem}`, corrupt: true };
+    }
+    return { manifest: parsed as Manifest, reason: "", corrupt: false };
   }
 
   /**

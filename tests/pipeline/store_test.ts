@@ -173,3 +173,28 @@ Deno.test("openStore() marks a new or empty directory, adopts an unmarked one ho
   );
   await assert.rejects(openStore(`${dir}/absent`, "collect"), /does not exist/);
 });
+
+Deno.test("reproduce --verify recomputes an artifact whose manifest parses but is malformed", async () => {
+  const dir = await makeTestDir("store-malformed");
+  const store = ["--store", `${dir}/store`];
+  await sentOk(["reproduce", ...store]);
+  const lock = await readLock(dir);
+  const broken: Record<string, unknown> = {
+    "train[method=sent,seed=2]": { files: { "weights.json": { sha256: 5 } } },
+    "evaluate[method=grpo,seed=1]": { files: null },
+    "tally": { params: "none" },
+  };
+  for (const [id, patch] of Object.entries(broken)) {
+    const { stage, key } = lock.nodes[id];
+    const path = `${dir}/store/${stage}/${key.slice(0, 2)}/${key}/manifest.json`;
+    const manifest = JSON.parse(await Deno.readTextFile(path));
+    await Deno.writeTextFile(path, JSON.stringify({ ...manifest, ...(patch as object) }));
+  }
+  const verified = await sentOk(["reproduce", ...store, "--verify"]);
+  const record = await latestRecord(dir);
+  assert.deepEqual(nodesIn(record, ["recomputed"]), Object.keys(broken).sort());
+  assert.match(verified.stderr, /tally\s+\(corrupted: manifest .*tally.* params/);
+  assert.doesNotMatch(verified.stderr, /TypeError/);
+  await sentOk(["reproduce", ...store, "--verify"]);
+  assert.equal(nodesIn(await latestRecord(dir), ["cached"]).length, 12);
+});
