@@ -52,7 +52,7 @@ export function fractionCount(b: GraphBuilder, n: Value, fraction: number): Coun
  * The k eligible tokens with the largest (or smallest) key, as a mask.
  *
  * @param b Builder to record into.
- * @param key [B, W] float32 keys (no gradient).
+ * @param key [B, W] float32 or float64 keys (no gradient).
  * @param eligible [B, W] float32 0/1: which tokens may be chosen.
  * @param k int64 [1], 1 ≤ k ≤ B·W.
  * @param largest Pick the largest keys (else the smallest).
@@ -65,7 +65,7 @@ export function topkMask(
   k: Value,
   largest: boolean,
 ): Value {
-  const far = b.scalar(largest ? -Infinity : Infinity);
+  const far = b.scalar(largest ? -Infinity : Infinity, key.dtype);
   const flat = b.reshape(b.where(b.greater(eligible, b.scalar(0)), key, far), [-1]); // [F]
   const [, idx] = b.op("TopK", [flat, k], { axis: 0, largest: largest ? 1 : 0, sorted: 1 }); // [k]
   const picked = b.scatterElements(
@@ -86,22 +86,26 @@ export function topkMask(
  * @returns A float32 scalar.
  */
 export function maskedMean(b: GraphBuilder, x: Value, mask: Value): Value {
-  const n = b.max(countOf(b, mask), b.scalar(1));
-  return b.div(b.reduceSum(b.mul(x, mask), [0, 1], false), n);
+  const m = b.cast(mask, x.dtype);
+  const n = b.max(countOf(b, m), b.scalar(1, x.dtype));
+  return b.div(b.reduceSum(b.mul(x, m), [0, 1], false), n);
 }
 
 /**
  * Per-token covariance term `(a − ā)(ℓ − ℓ̄)`, the means taken over the tokens of `mask`
- * (Cui et al.'s covariance between advantage and log-prob).
+ * (Cui et al.'s covariance between advantage and log-prob). Computed in float64: covariances
+ * that are equal in exact arithmetic (two tokens always have equal terms) stay equal, so the
+ * tie rule decides between them rather than float32 rounding.
  *
  * @param b Builder to record into.
- * @param a [B, 1] or [B, W] advantages.
- * @param l [B, W] log-probs (no gradient).
+ * @param a [B, 1] or [B, W] float32 advantages.
+ * @param l [B, W] float32 log-probs (no gradient).
  * @param mask [B, W] float32 0/1: the tokens the means are taken over.
- * @returns [B, W] covariance terms (meaningful on the mask's tokens).
+ * @returns [B, W] float64 covariance terms (meaningful on the mask's tokens).
  */
 export function covariance(b: GraphBuilder, a: Value, l: Value, mask: Value): Value {
-  return b.mul(b.sub(a, maskedMean(b, a, mask)), b.sub(l, maskedMean(b, l, mask)));
+  const [a64, l64] = [b.cast(a, "float64"), b.cast(l, "float64")];
+  return b.mul(b.sub(a64, maskedMean(b, a64, mask)), b.sub(l64, maskedMean(b, l64, mask)));
 }
 
 /**

@@ -422,7 +422,10 @@ const clipCov: LossEntry = {
       b.mul(negA, r),
     );
     const cov = covariance(b, s.advantages, s.logp, s.mask);
-    const window = b.and(b.greater(cov, b.scalar(o.clipCovLb)), b.less(cov, b.scalar(o.clipCovUb)));
+    const window = b.and(
+      b.greater(cov, b.scalar(o.clipCovLb, "float64")),
+      b.less(cov, b.scalar(o.clipCovUb, "float64")),
+    );
     const candidates = b.mul(s.mask, b.cast(b.and(window, b.not(clipped)), "float32"));
     const n = fractionCount(b, countOf(b, s.mask), o.clipCovRatio);
     return { zeroed: topkMask(b, s.uniforms!, candidates, n.k, false) };
