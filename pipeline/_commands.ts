@@ -27,7 +27,7 @@ import { graphStatus } from "./staleness.ts";
 import type { CliOptions } from "./cli.ts";
 import type { Device } from "./stage.ts";
 import { ArtifactStore, openStore, type StoreUse } from "./store.ts";
-import { acquireStoreLock, describeHolder, type StoreLock } from "./store_lock.ts";
+import { acquireStoreLock, describeHolder, type LockHolder, type StoreLock } from "./store_lock.ts";
 
 /** What a command handler receives. */
 export interface Invocation {
@@ -104,8 +104,7 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
             describeHolder(holder)
           }; it is released when that run ends`,
         ),
-      onStale: (holder, reason) =>
-        inv.err(`took over a stale store lock of ${describeHolder(holder)}: ${reason}`),
+      onAbandoned: (holder) => inv.err(abandonedLock(holder)),
     });
   }
   const removeSignalHandlers = lock ? releaseOnSignal(lock, inv) : () => {};
@@ -257,6 +256,7 @@ export async function runGc(inv: Invocation): Promise<number> {
   const lock = dryRun ? null : await acquireStoreLock(`${store.root}/.lock`, {
     command: "gc",
     onWait: (holder) => inv.err(`waiting for the store lock held by ${describeHolder(holder)}`),
+    onAbandoned: (holder) => inv.err(abandonedLock(holder)),
   });
   try {
     const result = await collectGarbage(store, { stateDir, lockFile, dryRun });
@@ -325,10 +325,17 @@ async function loadPipeline(
   return { config, graph, store, paths };
 }
 
+function abandonedLock(holder: LockHolder | null): string {
+  return `the store lock was last taken by ${
+    describeHolder(holder)
+  }, which ended without releasing it (killed?); its unfinished work is cleaned up`;
+}
+
 /**
- * On Ctrl-C or SIGTERM, release the store lock before exiting, so the next run need not wait
- * for it to go stale. Unfinished work stays in the store's .tmp/ (removed by the next run) and
- * in scratch directories (resumed by the next run).
+ * On Ctrl-C or SIGTERM, say so and release the store lock before exiting (the kernel would drop
+ * it anyway; releasing also clears the holder's name from the lock file). Unfinished work stays
+ * in the store's .tmp/ (removed by the next run) and in scratch directories (resumed by the next
+ * run).
  */
 function releaseOnSignal(lock: StoreLock, inv: Invocation): () => void {
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];

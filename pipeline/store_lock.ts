@@ -1,20 +1,20 @@
 /**
  * The store lock: one writer at a time per artifact store.
  *
- * The lock is a file created with O_EXCL (`createNew`), holding the owner's pid, host, command
- * and start time. Whoever fails to create it waits, printing once who holds it. A lock whose
- * owner is gone is stale and is broken, by the first rule in {@link LIVENESS_RULES} that
- * applies:
+ * The lock is an exclusive OS-level lock (`flock` on Linux and macOS, `LockFileEx` on Windows,
+ * through `Deno.FsFile.lock`) on the file `<store>/.lock`. The kernel holds it for the process:
+ * it stays held however long the process's JS thread is busy (a synchronous stretch of a stage
+ * stops timers, but not the lock), and it is dropped the moment the process ends, however it
+ * ends, SIGKILL included. So no live run can lose the lock, and no dead run keeps it: there is no
+ * heartbeat, no staleness timeout, and no wait after a `kill -9`.
  *
- * | rule        | applies when                                   | stale when                     |
- * | ----------- | ---------------------------------------------- | ------------------------------ |
- * | `procfs`    | same host and `/proc` is readable              | `/proc/<pid>` does not exist   |
- * | `heartbeat` | always (another host, or no read access to /proc) | not touched for `staleAfterMs` |
+ * The file also holds the owner's pid, host, command and start time, for the "waiting for…"
+ * message. Release empties it; the file itself stays (deleting it would let a process that has
+ * it open lock a file nobody else can find). A holder still written in the file when the lock
+ * is taken is one that ended without releasing it, and {@link AcquireOptions.onAbandoned} names it.
  *
- * The owner touches the file every `heartbeatMs`, so a SIGKILLed owner's lock goes stale within
- * `staleAfterMs` (default 30 s, or `SENT_LOCK_STALE_MS`) even where `/proc` cannot be read.
- * Breaking a stale lock is itself guarded by a second O_EXCL file (`<lock>.break`), so two
- * waiters cannot both break it and then both take it.
+ * Network file systems: flock works on local disks and on NFSv4 (emulated with byte-range locks);
+ * put the store on a local disk or NFSv4.
  *
  * @module
  */
@@ -35,7 +35,7 @@ export interface LockHolder {
 export interface StoreLock {
   /** The lock file's path. */
   path: string;
-  /** Release the lock (removes the file). */
+  /** Release the lock (empties the file, unlocks and closes it). */
   release(): Promise<void>;
   /** Release the lock synchronously (for signal handlers that exit right after). */
   releaseSync(): void;
@@ -47,97 +47,56 @@ export interface AcquireOptions {
   command: string;
   /** Called once when the lock is busy, with its holder (to print a waiting message). */
   onWait?: (holder: LockHolder | null) => void;
-  /** Called when a stale lock is broken, with the rule that judged it stale. */
-  onStale?: (holder: LockHolder | null, reason: string) => void;
-  /** Heartbeat age after which a lock is stale. Default 30 s or `SENT_LOCK_STALE_MS`. */
-  staleAfterMs?: number;
-  /** Owner's heartbeat period. Default `staleAfterMs / 6`. */
-  heartbeatMs?: number;
-  /** Poll period while waiting. Default 150 ms. */
-  pollMs?: number;
-}
-
-/** What a liveness rule sees about a lock. */
-interface LockView {
-  holder: LockHolder | null;
-  ageMs: number;
-  staleAfterMs: number;
-}
-
-/** A rule that can judge a lock stale; `null` when it does not apply. */
-interface LivenessRule {
-  name: string;
-  judge(view: LockView): Promise<string | null | false>;
+  /** Called when the lock is taken from a holder that ended without releasing it. */
+  onAbandoned?: (holder: LockHolder | null) => void;
+  /** How long the lock may be busy before `onWait` is called. Default 100 ms. */
+  waitNoticeMs?: number;
 }
 
 /**
- * Liveness rules, most precise first. `judge` returns a reason (stale), `false` (alive) or
- * `null` (rule does not apply).
- */
-const LIVENESS_RULES: readonly LivenessRule[] = [
-  {
-    name: "procfs",
-    async judge({ holder }) {
-      if (holder === null || holder.hostname !== Deno.hostname()) return null;
-      const access = await Deno.permissions.query({ name: "read", path: "/proc" });
-      if (access.state !== "granted") return null;
-      try {
-        await Deno.stat(`/proc/${holder.pid}`);
-        return false;
-      } catch (e) {
-        // Deno asks for --allow-all to stat /proc/<pid>; without it this rule cannot tell.
-        if (!(e instanceof Deno.errors.NotFound)) return null;
-        return `process ${holder.pid} is not running`;
-      }
-    },
-  },
-  {
-    name: "heartbeat",
-    judge({ ageMs, staleAfterMs }) {
-      return Promise.resolve(
-        ageMs > staleAfterMs
-          ? `no heartbeat for ${(ageMs / 1000).toFixed(1)} s (stale after ${staleAfterMs / 1000} s)`
-          : false,
-      );
-    },
-  },
-];
-
-/**
- * Take the store lock, waiting while another live process holds it.
+ * Take the store lock, waiting while another process holds it.
  *
- * @param path Lock file path.
- * @param options Command, callbacks, timings.
+ * @param path Lock file path (its folder is created if needed).
+ * @param options Command, callbacks.
  * @returns The held lock.
+ * @example
+ * ```ts
+ * import { acquireStoreLock } from "./store_lock.ts";
+ * await Deno.mkdir(".sent/tmp", { recursive: true });
+ * const dir = await Deno.makeTempDir({ dir: ".sent/tmp" });
+ * const lock = await acquireStoreLock(`${dir}/.lock`, { command: "example" });
+ * await lock.release();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function acquireStoreLock(path: string, options: AcquireOptions): Promise<StoreLock> {
-  const staleAfterMs = options.staleAfterMs ??
-    (Number(Deno.env.get("SENT_LOCK_STALE_MS")) || 30_000);
-  const heartbeatMs = options.heartbeatMs ?? Math.max(50, Math.floor(staleAfterMs / 6));
-  const pollMs = options.pollMs ?? 150;
-  await Deno.mkdir(path.replace(/\/[^/]+$/, ""), { recursive: true });
+  await Deno.mkdir(path.replace(/\/[^/]+$/, "") || "/", { recursive: true });
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  try {
+    const locked = file.lock(true);
+    const busy = await Promise.race([
+      locked.then(() => false),
+      delay(options.waitNoticeMs ?? 100).then(() => true),
+    ]);
+    if (busy) {
+      options.onWait?.(parseHolder(await Deno.readTextFile(path).catch(() => "")));
+    }
+    await locked;
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  // Whoever is still written in the file took the lock and never released it.
+  const left = readAll(file);
+  if (left.trim() !== "") options.onAbandoned?.(parseHolder(left));
   const me: LockHolder = {
     pid: Deno.pid,
     hostname: Deno.hostname(),
     command: options.command,
     startedAt: new Date().toISOString(),
   };
-  let announced = false;
-  while (true) {
-    if (await tryCreate(path, me)) return holdLock(path, me, heartbeatMs);
-    const view = await inspect(path, staleAfterMs);
-    if (view === null) continue; // released between our attempt and the look
-    const stale = await judgeStale(view);
-    if (stale !== null) {
-      if (await breakLock(path, view, staleAfterMs)) options.onStale?.(view.holder, stale);
-      continue;
-    }
-    if (!announced) {
-      options.onWait?.(view.holder);
-      announced = true;
-    }
-    await delay(pollMs);
-  }
+  writeAll(file, JSON.stringify(me) + "\n");
+  return holdLock(path, file);
 }
 
 /**
@@ -150,116 +109,62 @@ export function describeHolder(holder: LockHolder | null): string {
   return `pid ${holder.pid} on host ${holder.hostname} ("${holder.command}", since ${holder.startedAt})`;
 }
 
-async function tryCreate(path: string, me: LockHolder): Promise<boolean> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { write: true, createNew: true });
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) return false;
-    throw error;
-  }
-  try {
-    await file.write(new TextEncoder().encode(JSON.stringify(me) + "\n"));
-  } finally {
-    file.close();
-  }
-  return true;
-}
-
-function holdLock(path: string, me: LockHolder, heartbeatMs: number): StoreLock {
-  const timer = setInterval(() => {
-    const now = new Date();
-    Deno.utime(path, now, now).catch(() => {});
-  }, heartbeatMs);
-  Deno.unrefTimer(timer);
+function holdLock(path: string, file: Deno.FsFile): StoreLock {
   let released = false;
-  const isMine = (current: LockHolder | null) =>
-    current !== null && current.pid === me.pid && current.startedAt === me.startedAt;
+  const releaseSync = () => {
+    if (released) return;
+    released = true;
+    try {
+      file.truncateSync(0);
+    } finally {
+      file.close(); // closing drops the lock
+    }
+  };
   return {
     path,
-    async release() {
-      if (released) return;
-      released = true;
-      clearInterval(timer);
-      if (isMine(await readHolder(path))) await Deno.remove(path).catch(() => {});
-    },
-    releaseSync() {
-      if (released) return;
-      released = true;
-      clearInterval(timer);
-      let current: LockHolder | null = null;
-      try {
-        current = JSON.parse(Deno.readTextFileSync(path));
-      } catch {
-        // Unreadable: not ours to remove.
-      }
-      if (isMine(current)) {
-        try {
-          Deno.removeSync(path);
-        } catch {
-          // Already gone.
-        }
-      }
-    },
+    release: () => Promise.resolve(releaseSync()),
+    releaseSync,
   };
 }
 
-async function inspect(path: string, staleAfterMs: number): Promise<LockView | null> {
-  let stat: Deno.FileInfo;
-  try {
-    stat = await Deno.stat(path);
-  } catch {
-    return null;
+function readAll(file: Deno.FsFile): string {
+  file.seekSync(0, Deno.SeekMode.Start);
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(4096);
+  while (true) {
+    const n = file.readSync(buffer);
+    if (n === null || n === 0) break;
+    chunks.push(buffer.slice(0, n));
   }
-  const ageMs = Date.now() - (stat.mtime?.getTime() ?? Date.now());
-  return { holder: await readHolder(path), ageMs, staleAfterMs };
+  const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
-async function judgeStale(view: LockView): Promise<string | null> {
-  for (const rule of LIVENESS_RULES) {
-    const verdict = await rule.judge(view);
-    if (verdict === false) return null;
-    if (typeof verdict === "string") return `${verdict} [${rule.name}]`;
-  }
-  return null;
+function writeAll(file: Deno.FsFile, text: string): void {
+  file.truncateSync(0);
+  file.seekSync(0, Deno.SeekMode.Start);
+  const bytes = new TextEncoder().encode(text);
+  let offset = 0;
+  while (offset < bytes.length) offset += file.writeSync(bytes.subarray(offset));
 }
 
-/** Remove a stale lock under the break guard; true if this process removed it. */
-async function breakLock(path: string, seen: LockView, staleAfterMs: number): Promise<boolean> {
-  const guard = `${path}.break`;
-  const me: LockHolder = {
-    pid: Deno.pid,
-    hostname: Deno.hostname(),
-    command: "break",
-    startedAt: "",
-  };
-  if (!(await tryCreate(guard, me))) {
-    // Another waiter is breaking it; clear a guard left behind by a killed breaker.
-    const view = await inspect(guard, staleAfterMs);
-    if (view !== null && view.ageMs > staleAfterMs) await Deno.remove(guard).catch(() => {});
-    await delay(50);
-    return false;
-  }
+function parseHolder(text: string): LockHolder | null {
   try {
-    const now = await inspect(path, staleAfterMs);
-    const same = now !== null &&
-      JSON.stringify(now.holder) === JSON.stringify(seen.holder) &&
-      (await judgeStale(now)) !== null;
-    if (same) await Deno.remove(path).catch(() => {});
-    return same;
-  } finally {
-    await Deno.remove(guard).catch(() => {});
-  }
-}
-
-async function readHolder(path: string): Promise<LockHolder | null> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path)) as LockHolder;
+    const holder = JSON.parse(text);
+    return typeof holder?.pid === "number" ? holder as LockHolder : null;
   } catch {
     return null;
   }
 }
 
 function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    Deno.unrefTimer(timer);
+  });
 }
