@@ -20,7 +20,12 @@ import { parseJsonl, type SourceRecord } from "./load_jsonl.ts";
 import { parseParquet } from "./load_parquet.ts";
 import { type DatasetEntry, datasetEntry } from "./registry.ts";
 import type { ProblemRow } from "./rows.ts";
-import { generateTinyAime, SPLITS, type TinyAimeSplit } from "./tiny_aime/mod.ts";
+import {
+  generateTinyAime,
+  SPLITS,
+  type TinyAimeKnobs,
+  type TinyAimeSplit,
+} from "./tiny_aime/mod.ts";
 
 /** Default folder of downloaded datasets (git-ignored). */
 export const DEFAULT_DATA_DIR = ".sent/datasets";
@@ -35,6 +40,8 @@ export interface LoadOptions {
   seed?: number | string;
   /** Size of a built-in split (default: the split's size). */
   size?: number;
+  /** Difficulty knobs of a built-in split (default: the task's defaults). */
+  knobs?: TinyAimeKnobs;
 }
 
 /** A loaded dataset. */
@@ -84,7 +91,7 @@ export async function parseEntryFile(
  * Load a dataset by name.
  *
  * @param name A built-in split (`tiny-aime-train`, `tiny-aime24`, `tiny-aime25`) or a registry key.
- * @param options Data folder, verification, built-in seed and size.
+ * @param options Data folder, verification, built-in seed, size and knobs.
  * @returns Rows, source, dropped duplicates and the dataset's extractor config.
  * @throws DataError for a bad file or row (file, line, field); Error for an unknown name.
  */
@@ -93,6 +100,7 @@ export async function loadDataset(name: string, options: LoadOptions = {}): Prom
     const { rows } = generateTinyAime(name as TinyAimeSplit, {
       seed: options.seed,
       size: options.size,
+      knobs: options.knobs,
     });
     return {
       name,

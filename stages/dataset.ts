@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { TinyAimeKnobs } from "../data/tiny_aime/families.ts";
 import { defineStage } from "../pipeline/stage.ts";
 
 /** The config slice this stage reads (a type alias: stage lists need an index signature). */
@@ -26,6 +27,8 @@ export type DatasetConfig = {
     evalSets: string[];
     /** Folder of fetched datasets. */
     dir: string;
+    /** Difficulty knobs of the built-in task. */
+    tinyAime: TinyAimeKnobs;
   };
 };
 
@@ -42,9 +45,15 @@ export const dataset = defineStage<DatasetConfig>({
     const { loadDataset } = await import("../data/load_dataset.ts");
     const data = ctx.config.data;
     const trainName = data.task === "aime-style" ? BUILTIN_TRAIN : data.task;
-    // Seed and size shape the built-in splits; dataDir and verify apply to registered files.
+    // Seed, size and knobs shape the built-in splits; dataDir and verify apply to registered files.
     const load = (name: string, size: number) =>
-      loadDataset(name, { seed: data.seed, size, dataDir: data.dir, verify: true });
+      loadDataset(name, {
+        seed: data.seed,
+        size,
+        knobs: data.tinyAime,
+        dataDir: data.dir,
+        verify: true,
+      });
 
     // ── training problems ───────────────────────────────────────────────────────────────────
     const train = await load(trainName, data.trainProblems);

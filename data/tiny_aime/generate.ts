@@ -2,16 +2,29 @@
  * Tiny-AIME splits: a train set and two held-out eval sets (`tiny-aime24`, `tiny-aime25`) drawn
  * from the families in `families.ts`, deterministic by seed.
  *
- * Disjointness does not depend on seeds or sizes: every problem's canonical text is hashed into
- * one of {@link BUCKETS} buckets, bucket 0 belongs to `tiny-aime24`, bucket 1 to `tiny-aime25`
- * and the rest to the train split, and a split only accepts problems from its own buckets.
+ * Disjointness does not depend on seeds, sizes or knobs: every problem's canonical text is hashed
+ * into one of {@link BUCKETS} buckets, bucket 0 belongs to `tiny-aime24`, bucket 1 to
+ * `tiny-aime25` and the rest to the train split, and a split only accepts problems from its own
+ * buckets.
+ *
+ * Every split draws from the same mix (the knobs of `families.ts`): step count by
+ * `knobs.stepWeights`, then a family that can make it, then operands. Repeats are rejected, so
+ * when the problems of one step count run out (the default knobs allow about 600 one-step
+ * problems in all) the other counts fill in: the larger a split, the closer its mix gets to the
+ * shape of the space itself.
  *
  * @module
  */
 
 import { fnv1a32, makePrng } from "../_prng.ts";
 import type { ProblemRow } from "../rows.ts";
-import { ANSWER_MAX, FAMILIES, type OperandTier } from "./families.ts";
+import {
+  ANSWER_MAX,
+  DEFAULT_KNOBS,
+  FAMILIES,
+  knobProblems,
+  type TinyAimeKnobs,
+} from "./families.ts";
 
 /** Names of the built-in splits. */
 export type TinyAimeSplit = "tiny-aime-train" | "tiny-aime24" | "tiny-aime25";
@@ -26,43 +39,18 @@ export const TINY_AIME_LIMITS = {
   sequenceTokens: 128,
 } as const;
 
-/** How problems are mixed in a split. */
-export interface TinyAimeMix {
-  /** Weight of each step count. */
-  steps: ReadonlyArray<readonly [number, number]>;
-  /** Probability that a problem uses the large operand tier. */
-  largeOperands: number;
-  /** Weight of each family (only families that support the drawn step count compete). */
-  families: ReadonlyArray<readonly [string, number]>;
-}
-
-const FAMILY_WEIGHTS = [["chain", 5], ["linear", 3], ["power", 2]] as const;
-
-/** Train mix: mostly 1–4 steps, small operands more often. */
-export const TRAIN_MIX: TinyAimeMix = {
-  steps: [[1, 0.2], [2, 0.25], [3, 0.25], [4, 0.2], [5, 0.1]],
-  largeOperands: 0.4,
-  families: FAMILY_WEIGHTS,
-};
-
-/** Eval mix: harder, more steps and larger operands (the AIME role). */
-export const EVAL_MIX: TinyAimeMix = {
-  steps: [[1, 0.05], [2, 0.2], [3, 0.3], [4, 0.3], [5, 0.15]],
-  largeOperands: 0.6,
-  families: FAMILY_WEIGHTS,
-};
-
 /** Number of hash buckets that partition the problem space between splits. */
-export const BUCKETS = 20;
+export const BUCKETS = 10;
 
-/** Which buckets, default size and mix each split uses. */
-export const SPLITS: Record<
-  TinyAimeSplit,
-  { buckets: (b: number) => boolean; size: number; mix: TinyAimeMix }
-> = {
-  "tiny-aime-train": { buckets: (b) => b >= 2, size: 4000, mix: TRAIN_MIX },
-  "tiny-aime24": { buckets: (b) => b === 0, size: 100, mix: EVAL_MIX },
-  "tiny-aime25": { buckets: (b) => b === 1, size: 100, mix: EVAL_MIX },
+/**
+ * Which buckets and default size each split uses. Each eval set owns one bucket (a tenth of the
+ * problem space), the train split the other eight: with the default knobs the space holds about
+ * 17,600 distinct problems, so a bucket has about 1,750, room for eval sets of 256 and more.
+ */
+export const SPLITS: Record<TinyAimeSplit, { buckets: (b: number) => boolean; size: number }> = {
+  "tiny-aime-train": { buckets: (b) => b >= 2, size: 4000 },
+  "tiny-aime24": { buckets: (b) => b === 0, size: 256 },
+  "tiny-aime25": { buckets: (b) => b === 1, size: 256 },
 };
 
 /** Options for {@link generateTinyAime}. */
@@ -71,6 +59,8 @@ export interface TinyAimeOptions {
   seed?: number | string;
   /** Number of problems (default: the split's size in {@link SPLITS}). */
   size?: number;
+  /** Difficulty knobs (default {@link DEFAULT_KNOBS}). */
+  knobs?: TinyAimeKnobs;
 }
 
 /** Rows of a split and how many draws were rejected, by reason. */
@@ -124,6 +114,10 @@ export function generateTinyAime(split: TinyAimeSplit, options: TinyAimeOptions 
   if (!Number.isInteger(size) || size < 0) {
     throw new Error(`tiny-AIME size must be a non-negative integer, got ${size}`);
   }
+  const knobs = options.knobs ?? DEFAULT_KNOBS;
+  const problems = knobProblems(knobs);
+  if (problems.length > 0) throw new Error(`tiny-AIME knobs: ${problems.join("; ")}`);
+  const stepMix = knobs.steps.map((s, i) => [s, knobs.stepWeights[i]] as const);
   const rng = makePrng(`tiny-aime:${options.seed ?? 0}:${split}`);
   const seen = new Set<string>();
   const rows: ProblemRow[] = [];
@@ -135,15 +129,17 @@ export function generateTinyAime(split: TinyAimeSplit, options: TinyAimeOptions 
     if (++attempts > maxAttempts) {
       throw new Error(
         `tiny-AIME split "${split}" found only ${rows.length} of ${size} distinct problems in ` +
-          `${maxAttempts} draws; ask for fewer problems`,
+          `${maxAttempts} draws; ask for fewer problems or widen data.tinyAime (operandMax, ` +
+          `multiplierMax, steps, families)`,
       );
     }
-    const steps = rng.weighted(spec.mix.steps);
-    const tier: OperandTier = rng.next() < spec.mix.largeOperands ? "large" : "small";
+    const steps = rng.weighted(stepMix);
     const family = rng.weighted(
-      spec.mix.families.filter(([f]) => FAMILIES[f].steps.includes(steps)),
+      knobs.families
+        .filter((f) => FAMILIES[f].minSteps <= steps)
+        .map((f) => [f, FAMILIES[f].weight] as const),
     );
-    const draft = FAMILIES[family].generate(rng, steps, tier);
+    const draft = FAMILIES[family].generate(rng, steps, knobs);
     if (draft === null) {
       reject("bound");
       continue;
@@ -176,7 +172,7 @@ export function generateTinyAime(split: TinyAimeSplit, options: TinyAimeOptions 
       problem: draft.problem,
       answer: String(draft.answer),
       solution,
-      difficulty: { level: steps + (tier === "large" ? 1 : 0), steps, operands: tier, family },
+      difficulty: { level: steps, steps, family },
     });
   }
   return { split, rows, attempts, rejected };

@@ -1,6 +1,7 @@
 /**
  * The built-in "AIME-style" task at tiny scale: multi-step integer problems with answers 0–999,
- * step-by-step traces for the warm-up, a train split and two held-out eval splits.
+ * step-by-step traces for the warm-up (optionally corrupted, `noise.ts`), a train split and two
+ * held-out eval splits.
  *
  * @example
  * ```ts
@@ -13,3 +14,4 @@
 
 export * from "./families.ts";
 export * from "./generate.ts";
+export * from "./noise.ts";
