@@ -11,12 +11,22 @@ import {
   LOSSES,
   type LossOptions,
   miniBatchSelections,
+  policyLoss,
   registerLoss,
   resolveLossOptions,
   SELECT_PREFIX,
   selectionNames,
 } from "../../kernels/losses.ts";
+import { decays, initWeights, Policy, policyTrainStep, trainerFor } from "../../kernels/policy.ts";
+import { type Rollout, rolloutBatch, rolloutFeeds, sliceRows } from "../../kernels/rollout.ts";
 import { compile, HostTensor, hostTensor, type Program } from "../../kernels/session.ts";
+import { buildTrainStep } from "../../kernels/train_step.ts";
+import {
+  buildLossGraph,
+  parameterShapes,
+  type Qwen2Config,
+  qwen2ConfigFromHF,
+} from "../../kernels/transformer.ts";
 import { assertAllClose } from "./_numeric.ts";
 
 // ----- helpers -------------------------------------------------------------------------------
@@ -576,3 +586,164 @@ Deno.test("the selection graph's inputs and outputs follow selectionNames()", ()
   );
   assert.ok(!mini.inputs.some((v) => v.name === "clip_cov_uniforms"));
 });
+
+// ----- inside a real Qwen2 train step ------------------------------------------------------------
+
+const QWEN2: Qwen2Config = qwen2ConfigFromHF({
+  vocab_size: 20,
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  max_position_embeddings: 32,
+  tie_word_embeddings: true,
+});
+const ADVANTAGES = [1.2, -0.8, 0.5, -0.9];
+
+/** Four prompts with completions (EOS = 2), scored by the policy: on-policy old log-probs. */
+async function scoredRollout(policy: Policy) {
+  const rollout = rolloutBatch(
+    [[1, 3, 4], [1, 5], [1, 6, 7, 8], [1, 9]],
+    [[10, 11, 12, 2], [13, 14, 2], [15, 2], [16, 17, 18, 19, 2]],
+    { padId: 0 },
+  );
+  const scores = await policy.score(rollout.batch);
+  return { rollout, ...scores };
+}
+
+/** Feeds of the policy-loss inputs of rows [start, end) of a scored rollout. */
+function lossFeeds(
+  scored: Awaited<ReturnType<typeof scoredRollout>>,
+  rows: [number, number],
+  lossScale: number,
+): Record<string, HostTensor> {
+  const part: Rollout = sliceRows(scored.rollout, rows[0], rows[1]);
+  const B = rows[1] - rows[0];
+  const W = scored.rollout.batch.length - 1;
+  const take = (a: Float32Array) => a.subarray(rows[0] * W, rows[1] * W);
+  const perToken = (a: Float32Array) => new HostTensor("float32", [B, W], a);
+  return {
+    ...rolloutFeeds(part),
+    old_logp: perToken(take(scored.logprobs)),
+    ref_logp: perToken(take(scored.logprobs).map((l) => l - 0.05)),
+    old_entropy: perToken(take(scored.entropy)),
+    advantages: new HostTensor("float32", [B], Float32Array.from(ADVANTAGES.slice(...rows))),
+    loss_scale: new HostTensor("float32", [], Float32Array.of(lossScale)),
+  };
+}
+
+/** The reference over rows of a scored rollout, with the score graph's values as current. */
+function scoredReference(
+  scored: Awaited<ReturnType<typeof scoredRollout>>,
+  method: string,
+  options: LossOptions,
+) {
+  return lossReference(method, options, scoredReferenceBatch(scored));
+}
+
+function qwen2Step(method: string, options: LossOptions) {
+  const graph = buildLossGraph(QWEN2, policyLoss(method, options), { name: `qwen2_${method}` });
+  const params = [...parameterShapes(QWEN2).keys()].map((name) => ({ name, decay: decays(name) }));
+  return buildTrainStep(graph, { params, metrics: LOSS_METRICS, weightDecay: 0 });
+}
+
+Deno.test("policyLoss() trains inside a real tiny Qwen2 step and returns every metric of that step", async () => {
+  const policy = Policy.create(QWEN2, initWeights(QWEN2, { seed: 3 }), { threads: 2 });
+  const scored = await scoredRollout(policy);
+  const options: LossOptions = { klCovRatio: 0.3 };
+
+  const plain = policyTrainStep(QWEN2, policyLoss("sent", options), { weightDecay: 0 });
+  assert.deepEqual(plain.data, [
+    "input_ids",
+    "attention_mask",
+    "position_ids",
+    "old_logp",
+    "ref_logp",
+    "old_entropy",
+    "advantages",
+    "response_mask",
+    "loss_scale",
+  ]);
+  const step = qwen2Step("sent", options);
+  assert.deepEqual(step.metrics, ["loss", "grad_norm", "update_applied", ...LOSS_METRICS]);
+  const trainer = await trainerFor(policy, step);
+  const got = await trainer.step(lossFeeds(scored, [0, 4], 1), { lr: 1e-3 });
+  const want = scoredReference(scored, "sent", options);
+  assert.ok(got.applied && Number.isFinite(got.gradNorm) && got.gradNorm > 0);
+  assertAllClose([got.loss], [want.loss], "loss of the step", { atol: 1e-5 });
+  for (const m of LOSS_METRICS) {
+    assertAllClose([got.values[m]], [want.metrics[m]], `metric ${m}`, { atol: 1e-5, rtol: 1e-4 });
+  }
+  const n = scored.rollout.responseMask.reduce((s, v) => s + v, 0);
+  assert.equal(got.values.valid_tokens, n);
+  assert.equal(got.values.frac_entropy_set, Math.fround(Math.floor(0.8 * n) / n));
+  assert.ok(got.values.ppo_kl < 1e-5, "on-policy: |log r| ≈ 0");
+  assertAllClose([got.values.ref_kl], [Math.exp(-0.05) + 0.05 - 1], "k3 at d = −0.05");
+  // A second step moves the policy away from old_logp: the |log r| penalty wakes up.
+  const second = await trainer.step(lossFeeds(scored, [0, 4], 1), { lr: 1e-3 });
+  assert.ok(second.values.ppo_kl > 1e-4 && second.loss < got.loss);
+  await trainer.release();
+  await policy.release();
+});
+
+Deno.test("mini scope in real train steps: pre-pass selections make the accumulated micro-batch losses the mini-batch loss", async () => {
+  const policy = Policy.create(QWEN2, initWeights(QWEN2, { seed: 4 }), { threads: 2 });
+  const scored = await scoredRollout(policy);
+  for (
+    const [method, base] of [
+      ["sent", { klCovRatio: 0.3 }],
+      ["clip_cov", { clipCovLb: -5, clipCovRatio: 0.25 }],
+    ] as const
+  ) {
+    const options: LossOptions = { ...base, statScope: "mini" };
+    const trainer = await trainerFor(policy, qwen2Step(method, options), {
+      compile: ["accumulate", "apply", "zeros"],
+    });
+    const W = scored.rollout.batch.length - 1;
+    const uniforms = clipCovUniforms(streamKey(9, "clip_cov"), 4 * W);
+    const ranges: [number, number][] = [[0, 2], [2, 4]];
+    const selection = await compile(buildSelectionGraph(method, options), { threads: 2 });
+    const select = await miniBatchSelections(
+      selection,
+      ranges.map(([a, b]) => ({
+        batch: b - a,
+        width: W,
+        logp: scored.logprobs.subarray(a * W, b * W),
+        entropy: scored.entropy.subarray(a * W, b * W),
+        oldLogp: scored.logprobs.subarray(a * W, b * W),
+        advantages: Float32Array.from(ADVANTAGES.slice(a, b)),
+        responseMask: scored.rollout.responseMask.subarray(a * W, b * W),
+        uniforms: uniforms.subarray(a * W, b * W),
+      })),
+    );
+    await selection.release();
+    let total = 0;
+    for (const [i, rows] of ranges.entries()) {
+      total += (await trainer.accumulate({ ...lossFeeds(scored, rows, 1), ...select[i] })).loss;
+    }
+    assert.ok((await trainer.apply({ lr: 1e-3 })).applied);
+    const want = lossReference(method, base, {
+      ...scoredReferenceBatch(scored),
+      uniforms,
+    });
+    assertAllClose([total], [want.loss], `${method}: Σ micro-batch losses`, { atol: 1e-5 });
+    await trainer.release();
+  }
+  await policy.release();
+});
+
+function scoredReferenceBatch(scored: Awaited<ReturnType<typeof scoredRollout>>): LossBatch {
+  const { batch: B, length: T } = scored.rollout.batch;
+  return {
+    batch: B,
+    width: T - 1,
+    logp: scored.logprobs,
+    entropy: scored.entropy,
+    oldLogp: scored.logprobs,
+    refLogp: scored.logprobs.map((l) => l - 0.05),
+    oldEntropy: scored.entropy,
+    advantages: ADVANTAGES,
+    mask: scored.rollout.responseMask,
+  };
+}
