@@ -1,7 +1,7 @@
 /**
  * The stage registry: the stages of the default pipeline, which `deno task reproduce` runs.
  *
- * So far: `dataset`. The stages that follow it in design.md (base, score, curriculum, train,
+ * So far: `dataset`, `base`. The stages that follow them in design.md (score, curriculum, train,
  * evaluate, report) are not implemented yet; `deno task reproduce` runs what is registered and
  * says which stages are still missing. To add one, write `stages/<name>.ts` with `defineStage` (see `pipeline/mod.ts`)
  * and list it here. Stage modules load at CLI start-up, so they import heavy modules
@@ -19,14 +19,14 @@
  */
 
 import type { Stage } from "../pipeline/stage.ts";
+import { base } from "./base.ts";
 import { dataset } from "./dataset.ts";
 
 /** Stages of the default pipeline, in any order (the engine orders them by their upstream). */
-export const stages: readonly Stage[] = [dataset];
+export const stages: readonly Stage[] = [dataset, base];
 
 /** Stages of design.md's data flow that are not implemented yet, in pipeline order. */
 export const PLANNED_STAGES: readonly string[] = [
-  "base",
   "score",
   "curriculum",
   "train",
