@@ -2,13 +2,17 @@
  * `deno task fetch-data [NAME…] [--out DIR] [--base-url URL] [--json]`
  *
  * Downloads registered datasets (all of them when no name is given) into `.sent/datasets/`,
- * verifies them, and prints one line per dataset. Exits 1 when any download failed.
+ * verifies them, and prints one line per dataset. Exits 1 when any download failed, 2 on a
+ * usage error (unknown flag or dataset, an `--out` folder it may not write), which is one line.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
+import { argsErrorMessage } from "../pipeline/errors.ts";
+import { describeRoots, explainDenied, isInside, permitsOf, resolve } from "../pipeline/permits.ts";
 import { fetchDatasets } from "./fetch.ts";
+import { DEFAULT_DATA_DIR } from "./load_dataset.ts";
 import { REGISTRY } from "./registry.ts";
 
 const USAGE = `usage: deno task fetch-data [NAME...] [--out DIR] [--base-url URL] [--json]
@@ -17,39 +21,76 @@ const USAGE = `usage: deno task fetch-data [NAME...] [--out DIR] [--base-url URL
   --base-url  mirror serving <base-url>/<file> for every dataset (needed for the normalised JSONL files)
   --json      print the reports as JSON`;
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: {
-    out: { type: "string" },
-    "base-url": { type: "string" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
+/** Flag → the value it takes (null: a switch), in the order the messages list them. */
+const FLAGS: Readonly<Record<string, string | null>> = {
+  out: "DIR",
+  "base-url": "URL",
+  json: null,
+  help: null,
+};
 
-if (values.help) {
-  console.log(USAGE);
-  Deno.exit(0);
-}
-const known = new Set(REGISTRY.map((e) => e.name));
-const unknown = positionals.filter((n) => !known.has(n));
-if (unknown.length > 0) {
-  console.error(`unknown dataset ${unknown.map((n) => `"${n}"`).join(", ")}\n${USAGE}`);
-  Deno.exit(2);
-}
-const names = positionals.length > 0 ? positionals : REGISTRY.map((e) => e.name);
-const reports = await fetchDatasets(names, { outDir: values.out, baseUrl: values["base-url"] });
-if (values.json) {
-  console.log(JSON.stringify(reports, null, 2));
-} else {
-  for (const r of reports) {
-    const detail = r.status === "ok"
-      ? `${r.path}: ${r.message}; ${r.checks.join("; ")}`
-      : r.message;
-    console.log(`${r.name.padEnd(24)} ${r.status.padEnd(7)} ${detail}`);
+/** What fetch-data may touch (deno.json permission set "fetch"). */
+const PERMITS = permitsOf("fetch");
+
+async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        out: { type: "string" },
+        "base-url": { type: "string" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    return usage(argsErrorMessage(error as Error, FLAGS));
   }
-  const count = (s: string) => reports.filter((r) => r.status === s).length;
-  console.log(`${count("ok")} ok, ${count("skipped")} skipped, ${count("failed")} failed`);
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const known = new Set(REGISTRY.map((e) => e.name));
+  const unknown = positionals.filter((n) => !known.has(n));
+  if (unknown.length > 0) {
+    return usage(
+      `unknown dataset ${unknown.map((n) => `"${n}"`).join(", ")}; registered: ${
+        [...known].join(", ")
+      }`,
+    );
+  }
+  const out = resolve(PERMITS.root, values.out ?? DEFAULT_DATA_DIR);
+  if (!isInside(out, PERMITS.write)) {
+    return usage(
+      `--out ${values.out} is outside the folders fetch-data may write (${
+        describeRoots(PERMITS.write, PERMITS.root)
+      }); choose a folder inside them`,
+    );
+  }
+  const names = positionals.length > 0 ? positionals : REGISTRY.map((e) => e.name);
+  const reports = await fetchDatasets(names, { outDir: values.out, baseUrl: values["base-url"] });
+  for (const report of reports) report.message = explainDenied(report.message, PERMITS);
+  if (values.json) {
+    console.log(JSON.stringify(reports, null, 2));
+  } else {
+    for (const r of reports) {
+      const detail = r.status === "ok"
+        ? `${r.path}: ${r.message}; ${r.checks.join("; ")}`
+        : r.message;
+      console.log(`${r.name.padEnd(24)} ${r.status.padEnd(7)} ${detail}`);
+    }
+    const count = (s: string) => reports.filter((r) => r.status === s).length;
+    console.log(`${count("ok")} ok, ${count("skipped")} skipped, ${count("failed")} failed`);
+  }
+  return reports.some((r) => r.status === "failed") ? 1 : 0;
 }
-Deno.exit(reports.some((r) => r.status === "failed") ? 1 : 0);
+
+function usage(message: string): number {
+  console.error(`fetch-data: ${message}`);
+  return 2;
+}
+
+Deno.exit(await main(Deno.args));

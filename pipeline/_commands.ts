@@ -23,6 +23,7 @@ import {
   writeRunRecord,
 } from "./records.ts";
 import { runGraph } from "./runner.ts";
+import { permitsOf } from "./permits.ts";
 import { graphStatus } from "./staleness.ts";
 import type { CliOptions } from "./cli.ts";
 import type { Device } from "./stage.ts";
@@ -171,7 +172,7 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
     }
     inv.out(summaryLine(outcomes, seconds, recordPath));
     const planned = inv.options.planned ?? [];
-    if (stageName === null && planned.length > 0) {
+    if (stageName === null && planned.length > 0 && !failed) {
       inv.out(`not implemented yet (the pipeline stops here): ${planned.join(", ")}`);
     }
     return failed ? EXIT.stageFailed : EXIT.ok;
@@ -251,7 +252,7 @@ export async function showDag(inv: Invocation): Promise<number> {
  */
 export async function runGc(inv: Invocation): Promise<number> {
   const { store: root, stateDir, lockFile } = storePaths(inv);
-  const store = await openStore(root, "collect");
+  const store = await openStore(root, "collect", permitsOf("pipeline"));
   const dryRun = Boolean(inv.flags["dry-run"]);
   const lock = dryRun ? null : await acquireStoreLock(`${store.root}/.lock`, {
     command: "gc",
@@ -285,11 +286,7 @@ async function loadPipeline(
 ): Promise<Loaded | number> {
   if (inv.options.stages.length === 0) return noStages(inv);
   if (stageName !== null && !inv.options.stages.some((stage) => stage.name === stageName)) {
-    inv.err(
-      `sent ${inv.command}: stage "${stageName}" is not implemented yet: no stage by that name is registered in ${
-        registryName(inv)
-      } (registered: ${inv.options.stages.map((stage) => stage.name).join(", ")})`,
-    );
+    inv.err(`sent ${inv.command}: ${unknownStage(inv, stageName)}`);
     return EXIT.usage;
   }
   const device = inv.flags.device as string | undefined;
@@ -321,7 +318,9 @@ async function loadPipeline(
   }
   const paths = storePaths(inv);
   // `dag` reads no artifacts: it does not look at the store at all.
-  const store = use === null ? new ArtifactStore(paths.store) : await openStore(paths.store, use);
+  const store = use === null
+    ? new ArtifactStore(paths.store)
+    : await openStore(paths.store, use, permitsOf("pipeline"));
   return { config, graph, store, paths };
 }
 
@@ -355,6 +354,38 @@ function releaseOnSignal(lock: StoreLock, inv: Invocation): () => void {
 /** The store named by `--store`, its state directory and its lock file. */
 function storePaths(inv: Invocation): StatePaths {
   return statePaths(inv.root, inv.flags.store as string | undefined);
+}
+
+/** Why a stage name cannot run: planned but not written yet, or not a stage at all. */
+function unknownStage(inv: Invocation, name: string): string {
+  const registered = inv.options.stages.map((stage) => stage.name);
+  const planned = inv.options.planned ?? [];
+  if (planned.includes(name)) {
+    return `stage "${name}" is not implemented yet (registered: ${registered.join(", ")})`;
+  }
+  const nearest = [...registered, ...planned]
+    .map((candidate) => ({ candidate, distance: editDistance(name, candidate) }))
+    .filter(({ distance }) => distance <= Math.max(1, Math.floor(name.length / 3)))
+    .sort((a, b) => a.distance - b.distance)[0];
+  const hint = nearest ? ` (did you mean "${nearest.candidate}"?)` : "";
+  const later = planned.length > 0 ? `; not implemented yet: ${planned.join(", ")}` : "";
+  return `unknown stage "${name}"${hint}; stages: ${registered.join(", ")}${later}`;
+}
+
+/** Levenshtein distance, with a swap of neighbours counted as one edit ("trian" → "train"). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
 }
 
 function noStages(inv: Invocation): number {

@@ -21,6 +21,7 @@ import {
   showStatus,
 } from "./_commands.ts";
 import { UsageError } from "./errors.ts";
+import { explainDenied, permitsOf } from "./permits.ts";
 import type { Stage } from "./stage.ts";
 
 /** Options for {@link main}. */
@@ -232,10 +233,23 @@ export async function main(argv: string[], options: CliOptions): Promise<number>
       err,
     });
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    err(`sent ${command}: ${error.message}`);
+    const message = usageMessage(error);
+    if (message === null) throw error;
+    err(`sent ${command}: ${message}`);
     return EXIT.usage;
   }
+}
+
+/**
+ * The one line for an error that is the user's to fix, or `null` for a bug: usage errors, and
+ * reads or writes that the permission set or the OS refused.
+ */
+function usageMessage(error: unknown): string | null {
+  if (error instanceof UsageError) return error.message;
+  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
+    return explainDenied(error.message, permitsOf("pipeline"));
+  }
+  return null;
 }
 
 function flagError(error: Error & { code?: string }): string {

@@ -8,8 +8,10 @@
  */
 
 import { buildContext, makeArtifact } from "./context.ts";
+import { isBug } from "./errors.ts";
 import type { PipelineNode } from "./graph.ts";
 import type { LockFile, NodeOutcome } from "./records.ts";
+import { explainDenied, permitsOf } from "./permits.ts";
 import { explainChange } from "./staleness.ts";
 import type { Artifact, Device } from "./stage.ts";
 import type { ArtifactStore } from "./store.ts";
@@ -125,8 +127,10 @@ export async function runGraph(
     } catch (error) {
       built.close();
       await Deno.remove(outDir, { recursive: true }).catch(() => {});
-      const message = error instanceof Error ? error.message : String(error);
-      if (error instanceof Error && error.stack) write(error.stack);
+      const message = failureMessage(error);
+      // A bug shows its stack; bad input or data (a missing file, a bad row, a refused read)
+      // is the message alone, on the node's line.
+      if (isBug(error) && (error as Error).stack) write((error as Error).stack!);
       failed = true;
       record({
         ...ids,
@@ -181,7 +185,8 @@ export async function runGraph(
         const task = execute(node).catch((error) => {
           // An engine or store error around the stage (not the stage itself): fail the node.
           failed = true;
-          const message = error instanceof Error ? error.message : String(error);
+          if (isBug(error) && (error as Error).stack) write((error as Error).stack!);
+          const message = failureMessage(error);
           record({ ...base(node), state: "failed", reason: "", seconds: 0, error: message });
         });
         running.set(node.id, task.finally(() => running.delete(node.id)));
@@ -203,6 +208,12 @@ export async function runGraph(
     await Promise.race(running.values());
   }
   return [...outcomes.values()];
+}
+
+/** One line for a failure: the message, with Deno's "--allow-…" advice put in our words. */
+function failureMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return explainDenied(message.split("\n")[0], permitsOf("pipeline"));
 }
 
 /** Reason a node that is not in the store has to run. */

@@ -27,6 +27,7 @@
 
 import type { NodeInputs } from "./cache_key.ts";
 import { StoreError } from "./errors.ts";
+import { describeRoots, isInside, type Permits, whoRuns } from "./permits.ts";
 import { StateFileError } from "./records.ts";
 import { sha256File } from "./hash.ts";
 import type { Params } from "./stage.ts";
@@ -175,13 +176,48 @@ const OPEN_RULES: Readonly<Record<StoreState["kind"], Readonly<Record<StoreUse, 
  * @returns The store.
  * @throws {StoreError} When the directory cannot serve as a store for that use.
  */
-export async function openStore(root: string, use: StoreUse): Promise<ArtifactStore> {
+export async function openStore(
+  root: string,
+  use: StoreUse,
+  permits?: Permits,
+): Promise<ArtifactStore> {
   const store = new ArtifactStore(root);
-  const state = await inspectStore(store.root);
-  const rule = OPEN_RULES[state.kind][use];
-  if (typeof rule === "function") throw new StoreError(store.root, rule(store.root, state));
-  if (rule === "mark") await markStore(store.root);
+  if (permits && !isInside(store.root, permits.write)) {
+    throw new StoreError(
+      store.root,
+      `--store ${store.root} is outside the folders ${whoRuns(permits)} may write (${
+        describeRoots(permits.write, permits.root)
+      }); choose a store inside them`,
+    );
+  }
+  try {
+    const state = await inspectStore(store.root);
+    const rule = OPEN_RULES[state.kind][use];
+    if (typeof rule === "function") throw new StoreError(store.root, rule(store.root, state));
+    if (rule === "mark") await markStore(store.root);
+    if (use !== "read" && state.kind !== "absent") await probeWrite(store.root);
+  } catch (error) {
+    if (!isUnwritable(error)) throw error;
+    throw new StoreError(
+      store.root,
+      `--store ${store.root} is not writable: ${
+        (error as Error).message
+      }; expected a directory this user may write`,
+    );
+  }
   return store;
+}
+
+/** Open (creating) the lock file for writing: the first write a run or gc makes. */
+async function probeWrite(root: string): Promise<void> {
+  const file = await Deno.open(`${root}/.lock`, { write: true, create: true });
+  file.close();
+}
+
+/** The OS refused a write: permissions, or a read-only file system. */
+function isUnwritable(error: unknown): boolean {
+  return error instanceof Deno.errors.PermissionDenied ||
+    (error as { code?: string })?.code === "EROFS";
 }
 
 /**

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 
 async function grade(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const { code, stdout, stderr } = await new Deno.Command("deno", {
-    args: ["run", "-P=pipeline", "data/grade_cli.ts", ...args],
+    args: ["run", "-q", "-P=pipeline", "data/grade_cli.ts", ...args],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -21,4 +21,28 @@ Deno.test("deno task grade explains a wrong number of arguments", async () => {
   const r = await grade("5");
   assert.equal(r.code, 2);
   assert.match(r.err, /expected 2 arguments \(PRED GOLD\), got 1/);
+});
+
+Deno.test("deno task grade takes negative numbers as answers, not as flags", async () => {
+  const same = await grade("-5", "-5");
+  assert.deepEqual([same.code, same.out, same.err], [0, "true\n", ""]);
+  assert.equal((await grade("-0.5", "-\\frac{1}{2}")).out, "true\n");
+  assert.equal((await grade("-5", "5")).out, "false\n");
+  assert.equal((await grade("--", "--5", "--5")).out, "true\n");
+});
+
+Deno.test("deno task grade names an unknown flag or a bad --rel-tol in one line, exit 2", async () => {
+  for (
+    const args of [["--strict", "1", "1"], ["1", "1", "--rel-tol", "x"], ["1", "1", "--rel-tol"]]
+  ) {
+    const r = await grade(...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.equal(r.err.trim().split("\n").length, 1, r.err);
+    assert.match(r.err, /^grade: /);
+    assert.doesNotMatch(r.err, /\s+at /);
+  }
+  assert.match(
+    (await grade("--strict", "1", "1")).err,
+    /unknown flag --strict; flags: --rel-tol X, --help/,
+  );
 });

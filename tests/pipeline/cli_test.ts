@@ -287,13 +287,118 @@ Deno.test("the CLI says clearly what is not implemented yet and exits 2", async 
   );
   const publish = await sent(["publish"]);
   assert.match(publish.stderr, /not implemented yet: it runs the "publish" stage/);
-  const stage = await sent(["stage", "score"]);
+  const stage = await sent(["stage", "score"], { env: { SENT_FIXTURE_PLANNED: "score,report" } });
   assert.equal(stage.code, 2);
   assert.match(
     stage.stderr,
-    /stage "score" is not implemented yet: no stage by that name is registered/,
+    /^sent stage: stage "score" is not implemented yet \(registered: source, scale, tally, train, evaluate, summary\)$/m,
   );
   const help = await sent(["--help"], { script: "pipeline/cli.ts" });
   assert.equal(help.code, 0);
   assert.match(help.stdout, /usage: deno task sent <command> \[flags\]/);
+});
+
+Deno.test("a misspelled stage name is an unknown stage, with the list and the nearest name", async () => {
+  const result = await sent(["stage", "trian"], { env: { SENT_FIXTURE_PLANNED: "report" } });
+  assert.equal(result.code, 2);
+  assert.equal(
+    result.stderr.trim(),
+    'sent stage: unknown stage "trian" (did you mean "train"?); stages: source, scale, tally, train, evaluate, summary; not implemented yet: report',
+  );
+});
+
+Deno.test('"not implemented yet" follows only a run that succeeded', async () => {
+  const dir = await makeTestDir("cli-planned");
+  const store = ["--store", `${dir}/store`];
+  const env = { SENT_FIXTURE_PLANNED: "report" };
+  const failing = await sent(["reproduce", ...store], {
+    env: { ...env, SENT_FIXTURE_FAIL: "train[method=sent,seed=1]" },
+  });
+  assert.equal(failing.code, 1);
+  assert.doesNotMatch(failing.stdout + failing.stderr, /not implemented yet/);
+  const ok = await sentOk(["reproduce", ...store], { env });
+  assert.match(ok.stdout, /not implemented yet \(the pipeline stops here\): report/);
+});
+
+Deno.test("a --store that is a file, outside the writable folders or read-only is one line and exit 2", async () => {
+  const dir = await makeTestDir("cli-store-paths");
+  await Deno.writeTextFile(`${dir}/afile`, "");
+  const cases: [string, RegExp][] = [
+    [`${dir}/afile`, /is a file; expected a directory/],
+    [
+      "/tmp/sent-outside-store",
+      /^sent reproduce: --store \/tmp\/sent-outside-store is outside the folders the pipeline may write \(the project folder \/[^)]*\); choose a store inside them$/,
+    ],
+  ];
+  for (const [path, pattern] of cases) {
+    for (const command of ["reproduce", "gc", "status"]) {
+      const result = await sent([command, "--store", path]);
+      assert.equal(result.code, 2, `${command} ${path}: ${result.stderr}`);
+      assert.match(result.stderr.trim().replace(/^sent \w+/, "sent reproduce"), pattern);
+      assert.equal(result.stderr.trim().split("\n").length, 1, result.stderr);
+    }
+  }
+});
+
+const ROOT_WRITES_ANYWAY = writesIntoReadOnly();
+
+Deno.test(
+  `a read-only --store is one line and exit 2${
+    ROOT_WRITES_ANYWAY ? " (skipped: this user writes into read-only folders, as root does)" : ""
+  }`,
+  { ignore: ROOT_WRITES_ANYWAY },
+  async () => {
+    const dir = await makeTestDir("cli-store-ro");
+    await Deno.mkdir(`${dir}/ro`);
+    await Deno.chmod(`${dir}/ro`, 0o555);
+    try {
+      const result = await sent(["reproduce", "--store", `${dir}/ro/store`]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /^sent reproduce: --store .*\/ro\/store is not writable: /);
+    } finally {
+      await Deno.chmod(`${dir}/ro`, 0o755);
+    }
+  },
+);
+
+/** Whether this process can write into a folder whose mode forbids it (true as root). */
+function writesIntoReadOnly(): boolean {
+  Deno.mkdirSync(".sent/tmp", { recursive: true });
+  const dir = Deno.makeTempDirSync({ dir: ".sent/tmp", prefix: "ro-probe-" });
+  Deno.chmodSync(dir, 0o555);
+  try {
+    Deno.writeTextFileSync(`${dir}/x`, "");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    Deno.chmodSync(dir, 0o755);
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("a failed stage prints its message, not Deno's --allow advice or a stack, for data errors", async () => {
+  const dir = await makeTestDir("cli-data-errors");
+  await Deno.writeTextFile(`${dir}/aime24.jsonl`, '{"problem": "1+1", "answer": "2"}\n');
+  const cases: [string[], RegExp][] = [
+    [["--set", "data.task=no-such-set"], /no-such-set/],
+    [["--set", "data.evalSets=[aime24]", "--set", `data.dir=${dir}/empty`], /fetch-data aime24/],
+    [
+      ["--set", "data.evalSets=[aime24]", "--set", `data.dir=${dir}`],
+      /has sha256 [0-9a-f]+ \(expected/,
+    ],
+    [
+      ["--set", "data.evalSets=[aime24]", "--set", "data.dir=/etc"],
+      /reading .*aime24\.jsonl is not permitted|outside the folders the pipeline may read/,
+    ],
+  ];
+  for (const [args, pattern] of cases) {
+    const result = await sent(
+      ["stage", "dataset", "--store", `${dir}/store`, "--set", "data.trainProblems=5", ...args],
+      { script: "pipeline/cli.ts" },
+    );
+    assert.notEqual(result.code, 0, args.join(" "));
+    assert.match(result.stderr, pattern);
+    assert.doesNotMatch(result.stderr, /run again with|^\s+at /m, result.stderr);
+  }
 });
