@@ -21,6 +21,7 @@ export const SUITES: Readonly<Record<string, string>> = {
   pipeline: "./bench_pipeline.ts",
   engine: "../kernels/bench_engine.ts",
   model: "../kernels/bench_model.ts",
+  losses: "../kernels/bench_losses.ts",
 };
 
 /** The machine a benchmark ran on. */
