@@ -59,7 +59,14 @@
  * @module
  */
 
-import type { StepMetrics, Trainer, TrainerOptions, TrainStep } from "./train_step.ts";
+import type {
+  ApplyMetrics,
+  MicroBatchMetrics,
+  StepMetrics,
+  Trainer,
+  TrainerOptions,
+  TrainStep,
+} from "./train_step.ts";
 import {
   type Policy,
   type ScoreOptions,
@@ -471,6 +478,29 @@ export class PolicyTrainer {
     options: { lr: number },
   ): Promise<StepMetrics> {
     const metrics = await this.trainer.step(data, options);
+    await this.#sync();
+    return metrics;
+  }
+
+  /**
+   * Add one micro-batch's gradient to the trainer's accumulators (the weights do not change, so
+   * the policy stays in step).
+   *
+   * @param data One tensor per data input of the step.
+   * @returns The micro-batch's loss and metrics.
+   */
+  accumulate(data: Readonly<Record<string, Tensor>>): Promise<MicroBatchMetrics> {
+    return this.trainer.accumulate(data);
+  }
+
+  /**
+   * One optimizer step over the accumulated gradients, then the policy takes the new weights.
+   *
+   * @param options Learning rate.
+   * @returns Gradient norm, whether the update was applied, micro-batches summed.
+   */
+  async apply(options: { lr: number }): Promise<ApplyMetrics> {
+    const metrics = await this.trainer.apply(options);
     await this.#sync();
     return metrics;
   }

@@ -20,16 +20,23 @@
 
 import type { Stage } from "../pipeline/stage.ts";
 import { base } from "./base.ts";
+import { curriculum } from "./curriculum.ts";
 import { dataset } from "./dataset.ts";
+import { evaluate } from "./evaluate.ts";
+import { results } from "./results.ts";
+import { score } from "./score.ts";
+import { train } from "./train.ts";
 
 /** Stages of the default pipeline, in any order (the engine orders them by their upstream). */
-export const stages: readonly Stage[] = [dataset, base];
-
-/** Stages of design.md's data flow that are not implemented yet, in pipeline order. */
-export const PLANNED_STAGES: readonly string[] = [
-  "score",
-  "curriculum",
-  "train",
-  "evaluate",
-  "report",
+export const stages: readonly Stage[] = [
+  dataset,
+  base,
+  score,
+  curriculum,
+  train,
+  evaluate,
+  results,
 ];
+
+/** Stages of the data flow that are not implemented yet, in pipeline order. */
+export const PLANNED_STAGES: readonly string[] = ["report"];

@@ -1,0 +1,198 @@
+/**
+ * Stage `score`: the semantic entropy of every training problem under the base policy.
+ *
+ * For each problem, sample M responses with the rollout settings (`score.samples`,
+ * `score.temperature`, `score.topP`, `score.maxTokens`), extract each final answer with the
+ * reward's extractor, cluster the answers by grader equality (every unparsable answer in one
+ * cluster) and take the discrete semantic entropy SE = −Σ p_k ln p_k over cluster shares, in
+ * nats. SE measures disagreement, not correctness: a problem answered wrongly but consistently
+ * has SE = 0.
+ *
+ * Produces `problems.jsonl` (per problem: id, answers, cluster sizes, semantic entropy,
+ * accuracy, mean token entropy of its responses, response lengths), `summary.json` (SE
+ * histogram, means, the settings used) and `token_entropy.json` (a histogram of every response
+ * token's entropy, for the token-entropy figure).
+ *
+ * Random numbers: sample j of problem p uses the counter stream (`score/<seed>`, p, j), so the
+ * result does not depend on batch size or on how problems are sharded.
+ *
+ * @module
+ */
+
+import { defineStage } from "../pipeline/stage.ts";
+import type { ProblemRow } from "../data/rows.ts";
+
+/** The config slice this stage reads. */
+export type ScoreConfig = {
+  score: {
+    /** Responses M per problem. */
+    samples: number;
+    /** Sampling temperature. */
+    temperature: number;
+    /** Nucleus mass (1 = off). */
+    topP: number;
+    /** Response token limit. */
+    maxTokens: number;
+    /** Seed of the sampling streams. */
+    seed: number;
+    /** Requests per generation batch. */
+    batchSize: number;
+  };
+};
+
+/** Bins of the SE histogram, in nats (ln 8 ≈ 2.08 is the maximum for M = 8). */
+const SE_BIN = 0.1;
+/** Bins of the token-entropy histogram (log-spaced upper edges, nats). */
+const TOKEN_ENTROPY_EDGES = Array.from({ length: 41 }, (_, i) => 10 ** (-6 + i * 0.175));
+
+export const score = defineStage<ScoreConfig>({
+  name: "score",
+  module: import.meta.url,
+  doc: "Semantic entropy of each training problem: M sampled answers clustered by the grader.",
+  upstream: ["dataset", "base"],
+  configKeys: ["score"],
+  engine: true,
+  async run(ctx) {
+    const { loadStagePolicy } = await import("./_policy_io.ts");
+    const { generate } = await import("../kernels/sampling.ts");
+    const { rolloutBatch, scoreResponses } = await import("../kernels/rollout.ts");
+    const { reward } = await import("../data/reward.ts");
+    const { mathEqual } = await import("../data/grade/equal.ts");
+    const { semanticEntropy } = await import("./_rl/semantic_entropy.ts");
+    const s = ctx.config.score;
+
+    // ── setup ───────────────────────────────────────────────────────────────────────────────
+    const rows = (await ctx.input("dataset").readText("train.jsonl")).trim().split("\n")
+      .map((line) => JSON.parse(line) as ProblemRow);
+    const bundle = await loadStagePolicy(ctx.input("base"), {
+      device: ctx.device,
+      threads: ctx.threads,
+    });
+    const requests = rows.flatMap((row) => {
+      const prompt = bundle.promptIds(row.problem);
+      return Array.from({ length: s.samples }, (_, j) => ({ prompt, problem: row.id, sample: j }));
+    });
+
+    // ── sample ──────────────────────────────────────────────────────────────────────────────
+    const bar = ctx.progress(requests.length, "responses");
+    let done = 0;
+    const completions = await generate(bundle.policy, requests, {
+      seed: `score/${s.seed}`,
+      maxNewTokens: s.maxTokens,
+      padId: bundle.tokenizer.padId,
+      eosId: bundle.tokenizer.eosId,
+      temperature: s.temperature,
+      topP: s.topP,
+      batchSize: s.batchSize,
+      onProgress: (n) => {
+        bar.tick(n - done);
+        done = n;
+      },
+    });
+    bar.done();
+
+    // ── token entropies of the responses (one score pass, micro-batched) ───────────────────
+    const rollout = rolloutBatch(
+      requests.map((r) => [...r.prompt]),
+      completions.map((c) => c.tokens),
+      { padId: bundle.tokenizer.padId },
+    );
+    const scores = await scoreResponses(bundle.policy, rollout, {
+      temperature: s.temperature,
+      microBatchSize: s.batchSize,
+    });
+    const width = rollout.batch.length - 1;
+    const tokenHistogram = new Array(TOKEN_ENTROPY_EDGES.length + 1).fill(0);
+    const meanEntropy = (i: number) => {
+      let sum = 0, count = 0;
+      for (let t = 0; t < width; t++) {
+        if (rollout.responseMask[i * width + t] === 0) continue;
+        const h = scores.entropy[i * width + t];
+        sum += h;
+        count++;
+        tokenHistogram[binOf(h)]++;
+      }
+      return count === 0 ? 0 : sum / count;
+    };
+
+    // ── cluster answers, entropy per problem ───────────────────────────────────────────────
+    const records = rows.map((row, p) => {
+      const own = completions.slice(p * s.samples, (p + 1) * s.samples);
+      const graded = own.map((c) =>
+        reward(bundle.responseText(c.tokens), row.answer, bundle.reward)
+      );
+      const se = semanticEntropy(graded.map((g) => g.answer), (a, b) => mathEqual(a, b));
+      const entropies = own.map((_, j) => meanEntropy(p * s.samples + j));
+      return {
+        id: row.id,
+        answer: row.answer,
+        answers: graded.map((g) => g.answer),
+        clusters: se.clusters,
+        semanticEntropy: round(se.entropy),
+        accuracy: graded.filter((g) => g.reward > 0).length / s.samples,
+        meanTokenEntropy: round(entropies.reduce((a, b) => a + b, 0) / s.samples),
+        lengths: own.map((c) => c.tokens.length),
+        finish: own.map((c) => c.finish),
+      };
+    });
+    await bundle.policy.release();
+
+    // ── artifact ────────────────────────────────────────────────────────────────────────────
+    const histogram = new Map<number, number>();
+    for (const r of records) {
+      const bin = Math.floor(r.semanticEntropy / SE_BIN + 1e-9);
+      histogram.set(bin, (histogram.get(bin) ?? 0) + 1);
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
+    const summary = {
+      problems: records.length,
+      samples: s.samples,
+      temperature: s.temperature,
+      topP: s.topP,
+      maxTokens: s.maxTokens,
+      unit: "nats",
+      clustering: "grader equality of extracted answers; unparsable answers form one cluster",
+      meanSemanticEntropy: round(mean(records.map((r) => r.semanticEntropy))),
+      zeroEntropyShare: round(
+        records.filter((r) => r.semanticEntropy === 0).length / records.length,
+      ),
+      meanAccuracy: round(mean(records.map((r) => r.accuracy))),
+      meanTokenEntropy: round(mean(records.map((r) => r.meanTokenEntropy))),
+      histogram: [...histogram].sort((a, b) => a[0] - b[0]).map(([bin, count]) => ({
+        from: round(bin * SE_BIN),
+        to: round((bin + 1) * SE_BIN),
+        count,
+      })),
+    };
+    ctx.log.info(
+      `${records.length} problems × ${s.samples}: mean SE ${summary.meanSemanticEntropy} nats, ` +
+        `accuracy ${(100 * summary.meanAccuracy).toFixed(1)} %`,
+    );
+    ctx.metrics.summary({
+      meanSemanticEntropy: summary.meanSemanticEntropy,
+      meanAccuracy: summary.meanAccuracy,
+      meanTokenEntropy: summary.meanTokenEntropy,
+    });
+    await Deno.writeTextFile(
+      `${ctx.outDir}/problems.jsonl`,
+      records.map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+    await Deno.writeTextFile(`${ctx.outDir}/summary.json`, JSON.stringify(summary, null, 2) + "\n");
+    await Deno.writeTextFile(
+      `${ctx.outDir}/token_entropy.json`,
+      JSON.stringify({ edges: TOKEN_ENTROPY_EDGES.map(round), counts: tokenHistogram }) + "\n",
+    );
+  },
+});
+
+/** Index of the token-entropy bin holding h (the last bin is open-ended). */
+function binOf(h: number): number {
+  let i = 0;
+  while (i < TOKEN_ENTROPY_EDGES.length && h > TOKEN_ENTROPY_EDGES[i]) i++;
+  return i;
+}
+
+/** Six significant decimals, so artifacts stay readable and stable. */
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
