@@ -129,7 +129,7 @@ const oneOf = (values: readonly string[]): OptionRule => ({
 const fraction = (dflt: number) => num(dflt, (x) => x > 0 && x <= 1, "a number in (0, 1]");
 const nonNegative = (dflt: number) => num(dflt, (x) => x >= 0, "a number ≥ 0");
 
-/** Every option: default (§4.10 of the method notes) and valid range. */
+/** Every option: default (the SENT scripts' and verl's defaults) and valid range. */
 const RULES: Readonly<Record<LossOptionName, OptionRule>> = {
   variant: oneOf(SENT_VARIANTS),
   clipLow: num(0.2, (x) => x >= 0 && x <= 1, "a number in [0, 1]"),

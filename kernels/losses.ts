@@ -301,7 +301,7 @@ const PPO_OPTIONS = { clipLow: 0.2, clipHigh: 0.2, dualClipC: 3 } as const;
 const LOG_RATIO_CLAMP = 20;
 
 /**
- * verl's clipped surrogate with dual clip, per token (GRPO, §3.3 of our method notes):
+ * verl's clipped surrogate with dual clip, per token (GRPO; verl `compute_policy_loss`):
  * ```
  * d  = clamp(ℓ − ℓ_old, −20, 20),  r = exp(d)
  * L1 = −A·r,  L2 = −A·clip(r, 1 − ε_low, 1 + ε_high),  Lc = max(L1, L2)

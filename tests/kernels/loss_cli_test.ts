@@ -5,7 +5,7 @@ import { LOSS_METRICS, LossConfigError } from "../../kernels/losses.ts";
 import { makeTestDir } from "../_tmp.ts";
 import { assertAllClose } from "./_numeric.ts";
 
-/** The method notes' SENT micro-batch (§4.8), as a request file. */
+/** SENT's worked example micro-batch, as a request file. */
 const REQUEST = {
   method: "sent",
   options: { ppoKlCoef: 0.1, klCovRatio: 0.0002 },

@@ -238,10 +238,10 @@ Deno.test("the losses ignore values at masked positions (NaN and infinities too)
   }
 });
 
-// ----- the method notes' vector ------------------------------------------------------------
+// ----- SENT's worked example --------------------------------------------------------------
 
-/** One micro-batch of the method notes (§4.8): two responses, the second padded by two. */
-function notesVector(): LossBatch {
+/** SENT's worked example: one micro-batch of two responses, the second padded by two. */
+function workedExample(): LossBatch {
   const logp = [-0.05, -1.2, -0.02, -0.6, -0.2, -0.9, -0.01, -0.3, 0, 0];
   const logRatio = [0, 0, 0, -0.2, 0, 0, 0, 0.1, 0, 0];
   return {
@@ -257,8 +257,8 @@ function notesVector(): LossBatch {
   };
 }
 
-Deno.test("sent and grpo give the method notes' vector: −0.210445 and −0.214195, with its selections", async () => {
-  const x = notesVector();
+Deno.test("sent and grpo give SENT's worked example: −0.210445 and −0.214195, with its selections", async () => {
+  const x = workedExample();
   const sent = await withProgram("sent", {}, (p) => evaluate(p, x));
   assertAllClose([sent.loss, sent.metrics.policy_loss], [-0.210445, -0.210445], "SENT", {
     atol: 1e-6,
@@ -282,7 +282,7 @@ Deno.test("sent v2-literal takes its covariance from the rows the reference code
   // Valid index p reads A_tok[m[⌊p/5⌋], p mod 5]: row 0 has ≥ 2 tokens, so always row 1. With
   // log-prob 0 at the padding, the set's scrambled (A, ℓ) are (−1,−0.9) (−1,−0.3) (0,0) (0,0)
   // (−1,−0.01) (−1,−0.3): the top covariance is token (0,0), the bottom one (1,1).
-  const x = notesVector();
+  const x = workedExample();
   const got = await withProgram("sent", { variant: "v2-literal" }, (p) => evaluate(p, x));
   assert.deepEqual(got.select.entropy_set, [1, 0, 1, 1, 1, 0, 1, 1, 0, 0]);
   assert.deepEqual(got.select.cov_hi, [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
