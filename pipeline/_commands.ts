@@ -8,6 +8,7 @@
 import { ConfigError, loadConfig, type ResolvedConfig } from "./config.ts";
 import { configSchema } from "./config_schema.ts";
 import { dagMermaid, dagText } from "./dag_view.ts";
+import { checkDevice } from "./device.ts";
 import { ortVersion } from "./fingerprint.ts";
 import { collectGarbage } from "./gc.ts";
 import { buildGraph, type PipelineGraph, withAncestors } from "./graph.ts";
@@ -316,6 +317,8 @@ async function loadPipeline(
     inv.err(`sent ${inv.command}: cannot build the pipeline: ${(error as Error).message}`);
     return EXIT.usage;
   }
+  // A run checks its device before it touches the store or runs a stage; a dry run only plans.
+  if (use === "write") await checkDevice((config.values.runtime as { device: Device }).device);
   const paths = storePaths(inv);
   // `dag` reads no artifacts: it does not look at the store at all.
   const store = use === null

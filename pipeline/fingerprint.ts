@@ -16,8 +16,10 @@
  * edit of the engine, docs included. The engine enters keys instead through
  * {@link ENGINE_VERSION}, bumped by hand when an engine change alters what stages compute.
  *
- * Engine: ONNX Runtime version (read from the installed package.json, without loading the
- * native addon), execution provider, dtype, Deno version and {@link ENGINE_VERSION}.
+ * Engine: {@link ENGINE_VERSION} and the Deno version for every stage; for stages that run ONNX
+ * Runtime (`engine: true` in `defineStage`) also the ORT version (read from the installed
+ * package.json, without loading the native addon), execution provider and dtype. A stage that
+ * never runs ORT gets the same key on every device.
  *
  * @module
  */
@@ -47,12 +49,12 @@ export interface CodeFingerprint {
 export interface EngineFingerprint {
   /** {@link ENGINE_VERSION}. */
   pipeline: string;
-  /** onnxruntime-node version. */
-  ort: string;
-  /** Execution provider (`runtime.device`). */
-  device: string;
-  /** Compute dtype (`runtime.dtype`). */
-  dtype: string;
+  /** onnxruntime-node version (stages that run ORT only). */
+  ort?: string;
+  /** Execution provider, `runtime.device` (stages that run ORT only). */
+  device?: string;
+  /** Compute dtype, `runtime.dtype` (stages that run ORT only). */
+  dtype?: string;
   /** Deno version. */
   deno: string;
 }
@@ -232,6 +234,21 @@ export async function engineFingerprint(
     dtype: options.dtype,
     deno: Deno.version.deno,
   };
+}
+
+/**
+ * The part of an engine fingerprint that a stage's key holds: all of it for a stage that runs
+ * ONNX Runtime, only the pipeline and Deno versions for one that does not.
+ *
+ * @param full The whole fingerprint ({@link engineFingerprint}).
+ * @param usesEngine Whether the stage runs ORT (`Stage.engine`).
+ * @returns The fingerprint for that stage's key.
+ */
+export function engineFingerprintFor(
+  full: EngineFingerprint,
+  usesEngine: boolean,
+): EngineFingerprint {
+  return usesEngine ? full : { pipeline: full.pipeline, deno: full.deno };
 }
 
 /**

@@ -21,6 +21,7 @@ import { configSchema, isSection } from "./config_schema.ts";
 import {
   codeFingerprint,
   engineFingerprint,
+  engineFingerprintFor,
   readImportMap,
   type ScannedFile,
 } from "./fingerprint.ts";
@@ -111,7 +112,7 @@ export async function buildGraph(
         code,
         config: slice,
         upstream: upstreamKeys,
-        engine,
+        engine: engineFingerprintFor(engine, stage.engine),
       };
       stageNodes.push({
         id: nodeId(stage.name, params),

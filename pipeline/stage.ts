@@ -185,7 +185,12 @@ export interface StageOptions<C> {
   configSlice?: (config: Record<string, unknown>) => C;
   /** Fan-out parameters (one node per combination). */
   params?: FanOut;
-  /** The stage runs ONNX Runtime, so the execution provider is part of its cache key. */
+  /**
+   * True when `run` computes with ONNX Runtime (kernels/): the execution provider
+   * (`runtime.device`), the compute dtype (`runtime.dtype`) and the ORT version then enter the
+   * node's cache key, and a run checks the device at start-up. Default false: the artifact is
+   * the same on every device, and so is its key (a dataset made on a laptop is reused on a GPU).
+   */
   engine?: boolean;
   /** Produce the artifact in `ctx.outDir`. */
   run(ctx: StageContext<C>): Promise<void>;

@@ -98,9 +98,14 @@ Deno.test("buildGraph() keys change only for nodes that read a changed key, and 
   const seeds = await graphOf([data, train, evaluate], ["runtime.seeds=1,2,3"]);
   for (const node of before.nodes) assert.equal(seeds.byId.get(node.id)!.key, node.key, node.id);
   assert.equal(seeds.nodes.length, 1 + 6 + 6);
-  const device = await graphOf([data], ["runtime.device=webgpu"]);
-  assert.notEqual(device.nodes[0].key, before.nodes[0].key);
-  assert.equal(device.nodes[0].inputs.engine.device, "webgpu");
+  // The device enters the keys of stages that run ONNX Runtime only.
+  const onnx = stage({ name: "onnx", engine: true, configKeys: ["data.seed"] });
+  const cpu = await graphOf([data, onnx]);
+  const device = await graphOf([data, onnx], ["runtime.device=webgpu"]);
+  assert.equal(device.byId.get("data")!.key, cpu.byId.get("data")!.key);
+  assert.equal(device.byId.get("data")!.inputs.engine.device, undefined);
+  assert.notEqual(device.byId.get("onnx")!.key, cpu.byId.get("onnx")!.key);
+  assert.equal(device.byId.get("onnx")!.inputs.engine.device, "webgpu");
 });
 
 Deno.test("buildGraph() rejects duplicate names, unknown upstreams, cycles and unknown config keys", async () => {
