@@ -12,8 +12,22 @@
 
 import type { SchemaTable } from "./config_schema.ts";
 
-/** Names of the policy-loss variants (method.md §4, the columns of Tables I/II). */
-export const METHODS = ["grpo", "en", "adv", "mask", "clip", "cov", "high_en", "sent"] as const;
+/**
+ * Names of the training methods: the columns of the paper's Tables I/II and two ablations that
+ * separate SENT's loss from its curriculum (stages/_methods.ts says what each one is).
+ */
+export const METHODS = [
+  "grpo",
+  "entropy_bonus",
+  "entropy_adv",
+  "high_entropy_mask",
+  "clip_cov",
+  "kl_cov",
+  "high_en",
+  "sent",
+  "sent_no_curriculum",
+  "grpo_curriculum",
+] as const;
 
 /** Key path → spec for the core sections. */
 export const CORE_SCHEMA: SchemaTable = {
@@ -172,6 +186,19 @@ export const CORE_SCHEMA: SchemaTable = {
   "score.temperature": { type: "number", min: 0, doc: "Sampling temperature (§5: 1.0)." },
   "score.topP": { type: "number", min: 0, max: 1, doc: "Nucleus mass (§5: 1.0 = off)." },
   "score.maxTokens": { type: "int", min: 1, doc: "Response token limit while scoring." },
+  "score.seed": {
+    type: "int",
+    min: 0,
+    default: 0,
+    doc: "Seed of the scoring samples (each (problem, sample) has its own counter stream).",
+  },
+  "score.batchSize": {
+    type: "int",
+    min: 1,
+    max: 4096,
+    default: 128,
+    doc: "Sequences generated and scored per batch (a speed knob: results do not depend on it).",
+  },
 
   // ── curriculum: order by semantic entropy and split into buckets (method.md §6) ──────────
   "curriculum.buckets": {
@@ -195,6 +222,12 @@ export const CORE_SCHEMA: SchemaTable = {
     doc:
       "Epochs over each bucket; equal to train.epochs gives curriculum and baselines equal compute.",
   },
+  "curriculum.seed": {
+    type: "int",
+    min: 0,
+    default: 0,
+    doc: "Seed of the shuffle that orders problems of equal semantic entropy (many have SE = 0).",
+  },
   "curriculum.resetReference": {
     type: "boolean",
     doc:
@@ -217,8 +250,19 @@ export const CORE_SCHEMA: SchemaTable = {
   "train.groupSize": { type: "int", min: 2, doc: "Responses G per prompt (§7: 8)." },
   "train.miniBatches": {
     type: "int",
+    min: 2,
+    doc:
+      "Optimizer steps per rollout step (§7: 256 prompts / 128 per mini-batch = 2). At least 2: " +
+      "with one, the |log r| penalties of SENT and KL-Cov have zero gradient (r = 1).",
+  },
+  "train.microBatchSize": {
+    type: "int",
     min: 1,
-    doc: "Optimizer steps per rollout step (§7: 256 prompts / 128 per mini-batch = 2).",
+    max: 4096,
+    default: 4,
+    doc: "Responses per micro-batch: gradients of a mini-batch's micro-batches are summed before " +
+      "one optimizer step; with loss.statScope micro every selection and token-mean is taken " +
+      "per micro-batch (the reference implementation: 4 per GPU).",
   },
   "train.lr": {
     type: "number",
@@ -241,6 +285,123 @@ export const CORE_SCHEMA: SchemaTable = {
     doc: "Steps between scratch checkpoints; a killed run resumes from the last one.",
   },
 
+  "train.batchSize": {
+    type: "int",
+    min: 1,
+    max: 4096,
+    default: 128,
+    doc: "Rollout sequences generated per batch (a speed knob: results do not depend on it).",
+  },
+
+  // ── loss: options of the policy losses; each method reads only its own (kernels/losses.ts) ─
+  "loss.statScope": {
+    type: "enum",
+    values: ["micro", "mini"],
+    default: "micro",
+    doc: "Where selections, covariance means and token-means are taken: per micro-batch (the " +
+      "reference implementation) or over the whole mini-batch (the papers' formulas; one extra " +
+      "no-grad scoring pass per mini-batch).",
+  },
+  "loss.aggMode": {
+    type: "enum",
+    values: ["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"],
+    default: "token-mean",
+    doc: "How token losses become one number; token-mean in every SENT script and baseline.",
+  },
+  "loss.dualClipC": {
+    type: "number",
+    min: 1,
+    default: 3,
+    doc:
+      "Dual-clip constant c of the PPO-clip methods: for A < 0 a token's loss is capped at −A·c.",
+  },
+  "loss.entropyCoef": {
+    type: "number",
+    min: 0,
+    default: 0.001,
+    doc: "c_H of entropy_bonus (w/ En): the loss subtracts c_H × the mean current-policy entropy.",
+  },
+  "loss.entropyAlpha": {
+    type: "number",
+    min: 0,
+    default: 0.4,
+    doc: "α of entropy_adv (w/ Adv): each token's advantage gains min(α·H_old, |A|/κ).",
+  },
+  "loss.kappa": {
+    type: "number",
+    min: 1,
+    default: 2,
+    doc: "κ of entropy_adv: the cap |A|/κ keeps the entropy bonus from flipping the sign of A.",
+  },
+  "loss.entropyTopRatio": {
+    type: "number",
+    min: 0,
+    max: 1,
+    default: 0.2,
+    doc: "high_entropy_mask (w/ Mask): fraction of valid tokens trained, the highest-entropy ones.",
+  },
+  "loss.normalizer": {
+    type: "enum",
+    values: ["all", "selected"],
+    default: "all",
+    doc:
+      "high_entropy_mask: divide the policy term by all valid tokens (the 80/20 paper's formula) " +
+      "or by the selected ones only (5× the per-token weight at ratio 0.2).",
+  },
+  "loss.clipCovRatio": {
+    type: "number",
+    min: 0,
+    max: 1,
+    default: 0.0002,
+    doc: "clip_cov (w/ Clip): fraction of valid tokens whose gradient is cut (at least one).",
+  },
+  "loss.clipCovLb": {
+    type: "number",
+    default: 1,
+    doc: "clip_cov: lower bound of the covariance window the cut tokens are drawn from.",
+  },
+  "loss.clipCovUb": {
+    type: "number",
+    default: 5,
+    doc: "clip_cov: upper bound of that window.",
+  },
+  "loss.klCovRatio": {
+    type: "number",
+    min: 0,
+    max: 1,
+    default: 0.0002,
+    doc:
+      "kl_cov, high_en, sent: fraction of candidate tokens penalised per covariance extreme (at " +
+      "least one; with micro-batches of a few hundred tokens that is exactly one).",
+  },
+  "loss.ppoKlCoef": {
+    type: "number",
+    min: 0,
+    default: 0.1,
+    doc: "β of the |log r| penalty towards the rollout policy (kl_cov, high_en, sent; SENT puts " +
+      "2β on the top-covariance and 0.5β on the bottom-covariance token).",
+  },
+  "loss.variant": {
+    type: "enum",
+    values: ["v2", "v2-literal", "v1", "paper"],
+    default: "v2",
+    doc: "SENT token rule: v2 (the published rule, boolean masking as intended), v2-literal (the " +
+      "reference code's row-gathered covariances), v1 (β on every low-entropy token, mean over " +
+      "them), paper (β on every low-entropy token plus 2β on the top-covariance ones).",
+  },
+  "loss.hiMult": {
+    type: "number",
+    min: 0,
+    default: 2,
+    doc: "SENT / High_En: β multiplier on the top-covariance tokens.",
+  },
+  "loss.loMult": {
+    type: "number",
+    min: 0,
+    default: 0.5,
+    doc: "SENT / High_En: β multiplier on the bottom-covariance tokens.",
+  },
+
   // ── evaluate: Pass@k and Avg@k on the held-out sets (method.md §8) ───────────────────────
   "evaluate.samples": {
     type: "int",
@@ -251,6 +412,20 @@ export const CORE_SCHEMA: SchemaTable = {
   "evaluate.temperature": { type: "number", min: 0, doc: "Sampling temperature (§8: 1.0)." },
   "evaluate.topP": { type: "number", min: 0, max: 1, doc: "Nucleus mass (§8: 1.0 = off)." },
   "evaluate.maxTokens": { type: "int", min: 1, doc: "Response token limit while evaluating." },
+  "evaluate.baseTemperatures": {
+    type: "number[]",
+    min: 0,
+    default: [0.5, 0.7],
+    doc: "The base policy is also evaluated at these lower temperatures (rows base@t0.5, …): " +
+      "does RL beat simply sharpening the base's distribution?",
+  },
+  "evaluate.batchSize": {
+    type: "int",
+    min: 1,
+    max: 4096,
+    default: 128,
+    doc: "Sequences generated per batch (a speed knob: results do not depend on it).",
+  },
 
   // ── report: figures, tables and provenance ───────────────────────────────────────────────
   "report.title": { type: "string", doc: "Title of the generated report." },
