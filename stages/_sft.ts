@@ -13,6 +13,11 @@
  *    clipping, learning rate on one cosine schedule from the peak to 0:
  *    lr(s) = lr · ½ · (1 + cos(π · s / S)) for s = 0 … S − 1.
  *
+ * A checkpoint holds the trainer's exact state (parameters, AdamW moments, update count) and the
+ * loop's counters; as every step's rows and noise depend only on (seed, step), a resumed
+ * warm-up ends with the same weights, bit for bit, as one that was never interrupted (on the
+ * same device and thread count).
+ *
  * @module
  */
 
@@ -28,14 +33,10 @@ import {
   trainedWeights,
   trainerFor,
 } from "../kernels/policy.ts";
-import { readSafetensors, type TensorSource, writeSafetensors } from "../kernels/safetensors.ts";
+import { Trainer, type TrainStep } from "../kernels/train_step.ts";
+import { TRAINER_STATE_FILE } from "../kernels/trainer_state.ts";
 import { type Device, HostTensor } from "../kernels/session.ts";
-import {
-  nextTokenLoss,
-  parameterShapes,
-  type Qwen2Config,
-  qwen2ConfigFromHF,
-} from "../kernels/transformer.ts";
+import { nextTokenLoss, type Qwen2Config, qwen2ConfigFromHF } from "../kernels/transformer.ts";
 
 /** The `base.model.*` keys. */
 export interface ModelKeys {
@@ -293,7 +294,6 @@ export interface WarmupResult {
 
 /** Scratch layout of a warm-up checkpoint. */
 const CKPT = "warmup_ckpt";
-const CKPT_STATE = "state.safetensors";
 const CKPT_PROGRESS = "progress.json";
 
 /** Counters carried across a checkpoint. */
@@ -334,11 +334,10 @@ export async function runWarmup(
     return { weights: new Map(initial), finalLoss: NaN, seconds: 0, tokens: 0, resumedFrom: 0 };
   }
   const step = policyTrainStep(config, nextTokenLoss, { weightDecay: warmup.weightDecay });
-  const saved = hooks.scratchDir ? await loadCheckpoint(hooks.scratchDir) : null;
-  const start = saved?.weights ?? initial;
-  const policy = Policy.create(config, new Map(start), engine);
-  const trainer = await trainerFor(policy, step, engine);
-  await policy.release();
+  const saved = hooks.scratchDir ? await findCheckpoint(hooks.scratchDir) : null;
+  const trainer = saved
+    ? await Trainer.restore(step, saved.statePath, engine)
+    : await freshTrainer(config, initial, step, engine);
   const progress: Progress = saved?.progress ?? {
     step: 0,
     loggedRows: 0,
@@ -385,12 +384,7 @@ export async function runWarmup(
       const due = progress.step % warmup.checkpointEvery === 0 && progress.step < warmup.steps;
       if (hooks.scratchDir && due) {
         progress.loggedRows = hooks.loggedRows?.() ?? 0;
-        await saveCheckpoint(
-          hooks.scratchDir,
-          config,
-          await trainedWeights(trainer, config),
-          progress,
-        );
+        await saveCheckpoint(hooks.scratchDir, trainer, progress);
       }
       hooks.tick?.();
     }
@@ -407,45 +401,48 @@ export async function runWarmup(
 }
 
 /**
- * Save weights and counters atomically: write a fresh folder, then swap it in.
- *
- * TODO(#9): save the optimizer moments and update count too (the Trainer's exact state
- * save/restore), so a resumed warm-up continues bit for bit; today AdamW's moments restart from
- * zero at the checkpoint, which changes the weights slightly but not the schedule or the data.
+ * Save the trainer's exact state (parameters, AdamW moments, update count) and the loop's
+ * counters atomically: write a fresh folder, then swap it in.
  */
 async function saveCheckpoint(
   scratchDir: string,
-  config: Qwen2Config,
-  weights: ReadonlyMap<string, Float32Array>,
+  trainer: Trainer,
   progress: Progress,
 ): Promise<void> {
   const dir = `${scratchDir}/${CKPT}`;
   const fresh = `${dir}.tmp`;
   await Deno.remove(fresh, { recursive: true }).catch(() => {});
   await Deno.mkdir(fresh, { recursive: true });
-  const shapes = parameterShapes(config);
-  const tensors = new Map<string, TensorSource>(
-    [...weights].map(([name, data]) => [name, { dtype: "float32", dims: shapes.get(name)!, data }]),
-  );
-  await writeSafetensors(`${fresh}/${CKPT_STATE}`, tensors);
+  await trainer.saveState(`${fresh}/${TRAINER_STATE_FILE}`);
   await Deno.writeTextFile(`${fresh}/${CKPT_PROGRESS}`, JSON.stringify(progress) + "\n");
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.rename(fresh, dir);
 }
 
-/** The last checkpoint in the scratch folder, or null when there is none. */
-async function loadCheckpoint(
+/** The last checkpoint in the scratch folder (state file and counters), or null. */
+async function findCheckpoint(
   scratchDir: string,
-): Promise<{ weights: Map<string, Float32Array>; progress: Progress } | null> {
+): Promise<{ statePath: string; progress: Progress } | null> {
   const dir = `${scratchDir}/${CKPT}`;
-  let progress: Progress;
   try {
-    progress = JSON.parse(await Deno.readTextFile(`${dir}/${CKPT_PROGRESS}`));
+    const progress = JSON.parse(await Deno.readTextFile(`${dir}/${CKPT_PROGRESS}`));
+    return { statePath: `${dir}/${TRAINER_STATE_FILE}`, progress };
   } catch {
     return null;
   }
-  const tensors = await readSafetensors(`${dir}/${CKPT_STATE}`);
-  const weights = new Map<string, Float32Array>();
-  for (const [name, t] of tensors) weights.set(name, t.data as Float32Array);
-  return { weights, progress };
+}
+
+/** A trainer starting from the given weights, with zero moments. */
+async function freshTrainer(
+  config: Qwen2Config,
+  initial: ReadonlyMap<string, Float32Array>,
+  step: TrainStep,
+  engine: { device?: Device; threads?: number },
+): Promise<Trainer> {
+  const policy = Policy.create(config, new Map(initial), engine);
+  try {
+    return await trainerFor(policy, step, engine);
+  } finally {
+    await policy.release();
+  }
 }

@@ -6,7 +6,8 @@
  *   AdamW on next-token cross-entropy over the trace and `<eos>`, one cosine schedule from
  *   `base.warmup.lr` to 0, noisy demonstrations (`base.warmup.noise`), seeded throughout
  *   (`stages/_sft.ts` has the details). Checkpoints go to the scratch folder every
- *   `base.warmup.checkpointEvery` steps; a killed run resumes from the last one.
+ *   `base.warmup.checkpointEvery` steps; a killed run resumes from the last one and ends with
+ *   the same weights as an uninterrupted run.
  * - `base.kind: checkpoint` imports the Hugging Face checkpoint folder `base.checkpoint`
  *   (config.json + safetensors; pickle weights are refused): it is validated against the Qwen2
  *   architecture and copied with its tokenizer files. The import is cached by the folder's
