@@ -215,6 +215,30 @@ export function resolveOptions(
   return out as unknown as ResolvedLossOptions;
 }
 
+/**
+ * Check a registry entry's own options: known names, defaults in range.
+ *
+ * @param method The entry's name (for messages).
+ * @param own Its options and defaults.
+ * @throws LossConfigError naming the bad option.
+ */
+export function checkOwnOptions(
+  method: string,
+  own: Readonly<Partial<Record<LossOptionName, number | string>>>,
+): void {
+  for (const [key, value] of Object.entries(own)) {
+    const rule = RULES[key as LossOptionName];
+    if (!rule) throw unknownOption(method, key, new Set(OPTION_NAMES));
+    if (!rule.ok(value)) {
+      throw new LossConfigError(
+        key,
+        `loss ${method}: default of option ${key} is ${JSON.stringify(value)}; expected ` +
+          rule.expected,
+      );
+    }
+  }
+}
+
 function unknownOption(method: string, key: string, allowed: ReadonlySet<string>): Error {
   const near = [...allowed].find((a) => a.toLowerCase() === key.toLowerCase());
   const hint = near ? ` (did you mean ${near}?)` : "";

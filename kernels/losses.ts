@@ -86,6 +86,7 @@ import { HostTensor, type Program } from "./session.ts";
 import type { LossBuilder, LossInputs } from "./transformer.ts";
 import { aggDenominator, aggregate } from "./_loss_agg.ts";
 import {
+  checkOwnOptions,
   LossConfigError,
   type LossOptionName,
   type LossOptions,
@@ -244,7 +245,8 @@ export const LOSSES: ReadonlyMap<string, LossEntry> = registry;
  * Add a policy loss to the registry.
  *
  * @param entry The entry.
- * @throws LossConfigError for a duplicate or malformed name.
+ * @throws LossConfigError for a duplicate or malformed name, or an unknown option or
+ *   out-of-range default among the entry's own options.
  */
 export function registerLoss(entry: LossEntry): void {
   if (!/^[a-z][a-z0-9_]*$/.test(entry.name)) {
@@ -254,6 +256,7 @@ export function registerLoss(entry: LossEntry): void {
         "and underscores, starting with a letter",
     );
   }
+  checkOwnOptions(entry.name, entry.options);
   if (registry.has(entry.name)) {
     throw new LossConfigError(
       "name",
@@ -916,6 +919,9 @@ export async function miniBatchSelections(
   selection: Program,
   micro: readonly MicroBatchValues[],
 ): Promise<Record<string, HostTensor>[]> {
+  if (micro.length === 0) {
+    throw new Error("miniBatchSelections(): no micro-batches; expected at least one");
+  }
   const width = Math.max(...micro.map((m) => m.width));
   const rows = micro.reduce((n, m) => n + m.batch, 0);
   const stack = (pick: (m: MicroBatchValues) => Float32Array | undefined) => {

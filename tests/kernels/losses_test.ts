@@ -503,6 +503,15 @@ Deno.test("the registry refuses duplicate and malformed names, and lookups name 
   ]);
   assertConfigError(() => registerLoss(lossEntry("grpo")), /loss named grpo is already registered/);
   assertConfigError(() => registerLoss({ ...lossEntry("grpo"), name: "Grpo2" }), /lower case/);
+  assertConfigError(
+    () => registerLoss({ ...lossEntry("grpo"), name: "grpo_beta", options: { beta: 1 } as never }),
+    /loss grpo_beta: option beta is unknown/,
+  );
+  assertConfigError(
+    () => registerLoss({ ...lossEntry("grpo"), name: "grpo_wide", options: { clipLow: 2 } }),
+    /default of option clipLow is 2; expected a number in \[0, 1\]/,
+  );
+  assert.ok(!LOSSES.has("grpo_beta") && !LOSSES.has("grpo_wide"));
   assertConfigError(() => lossEntry("ppo"), /unknown loss method "ppo"; known: grpo, .*sent/);
   assertConfigError(() => lossEntry("GRPO"), /unknown loss method "GRPO" \(did you mean grpo\?\)/);
   assertConfigError(() => buildDirectLossGraph("Sent"), /did you mean sent/);
