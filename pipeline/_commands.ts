@@ -172,6 +172,14 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
       );
     }
     inv.out(summaryLine(outcomes, seconds, recordPath));
+    if (!failed && !dryRun) {
+      for (const output of inv.options.outputs ?? []) {
+        const node = selected.find((n) => n.stage.name === output.stage);
+        if (node) {
+          inv.out(`${output.label}: ${store.artifactDir(output.stage, node.key)}/${output.file}`);
+        }
+      }
+    }
     const planned = inv.options.planned ?? [];
     if (stageName === null && planned.length > 0 && !failed) {
       inv.out(`not implemented yet (the pipeline stops here): ${planned.join(", ")}`);

@@ -34,10 +34,22 @@ export interface CliOptions {
   registryName?: string;
   /** Stages of the design that are not implemented yet; `reproduce` names them after a run. */
   planned?: readonly string[];
+  /** Files a successful run points the user to, e.g. `results: PATH` (see {@link RunOutput}). */
+  outputs?: readonly RunOutput[];
   /** Standard output sink. */
   stdout?: (text: string) => void;
   /** Standard error sink. */
   stderr?: (text: string) => void;
+}
+
+/** A file of one stage's artifact that a run ends by printing as `<label>: <path>`. */
+export interface RunOutput {
+  /** What the line starts with, e.g. `results`. */
+  label: string;
+  /** The stage whose artifact holds the file (a stage without fan-out). */
+  stage: string;
+  /** Path inside the artifact. */
+  file: string;
 }
 
 /** A flag: its parser type, the value it takes and what it does. */
@@ -305,6 +317,6 @@ function helpText(): string {
 }
 
 if (import.meta.main) {
-  const { stages, PLANNED_STAGES } = await import("../stages/mod.ts");
-  Deno.exit(await main(Deno.args, { stages, planned: PLANNED_STAGES }));
+  const { stages, PLANNED_STAGES, RUN_OUTPUTS } = await import("../stages/mod.ts");
+  Deno.exit(await main(Deno.args, { stages, planned: PLANNED_STAGES, outputs: RUN_OUTPUTS }));
 }

@@ -18,6 +18,7 @@
  * @module
  */
 
+import type { RunOutput } from "../pipeline/cli.ts";
 import type { Stage } from "../pipeline/stage.ts";
 import { base } from "./base.ts";
 import { curriculum } from "./curriculum.ts";
@@ -40,3 +41,8 @@ export const stages: readonly Stage[] = [
 
 /** Stages of the data flow that are not implemented yet, in pipeline order. */
 export const PLANNED_STAGES: readonly string[] = ["report"];
+
+/** What a successful `reproduce` ends by printing (`results: PATH`). */
+export const RUN_OUTPUTS: readonly RunOutput[] = [
+  { label: "results", stage: "results", file: "results.json" },
+];

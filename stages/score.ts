@@ -21,6 +21,9 @@
 
 import { defineStage } from "../pipeline/stage.ts";
 import type { ProblemRow } from "../data/rows.ts";
+import { reward, type RewardOptions } from "../data/reward.ts";
+import { mathEqual } from "../data/grade/equal.ts";
+import { semanticEntropy } from "./_rl/semantic_entropy.ts";
 
 /** The config slice this stage reads. */
 export type ScoreConfig = {
@@ -56,9 +59,6 @@ export const score = defineStage<ScoreConfig>({
     const { loadStagePolicy } = await import("./_policy_io.ts");
     const { generate } = await import("../kernels/sampling.ts");
     const { rolloutBatch, scoreResponses } = await import("../kernels/rollout.ts");
-    const { reward } = await import("../data/reward.ts");
-    const { mathEqual } = await import("../data/grade/equal.ts");
-    const { semanticEntropy } = await import("./_rl/semantic_entropy.ts");
     const s = ctx.config.score;
 
     // ── setup ───────────────────────────────────────────────────────────────────────────────
@@ -118,22 +118,12 @@ export const score = defineStage<ScoreConfig>({
     // ── cluster answers, entropy per problem ───────────────────────────────────────────────
     const records = rows.map((row, p) => {
       const own = completions.slice(p * s.samples, (p + 1) * s.samples);
-      const graded = own.map((c) =>
-        reward(bundle.responseText(c.tokens), row.answer, bundle.reward)
-      );
-      const se = semanticEntropy(graded.map((g) => g.answer), (a, b) => mathEqual(a, b));
-      const entropies = own.map((_, j) => meanEntropy(p * s.samples + j));
-      return {
-        id: row.id,
-        answer: row.answer,
-        answers: graded.map((g) => g.answer),
-        clusters: se.clusters,
-        semanticEntropy: round(se.entropy),
-        accuracy: graded.filter((g) => g.reward > 0).length / s.samples,
-        meanTokenEntropy: round(entropies.reduce((a, b) => a + b, 0) / s.samples),
+      return scoreRecord(row, own.map((c) => bundle.responseText(c.tokens)), {
+        reward: bundle.reward,
+        tokenEntropies: own.map((_, j) => meanEntropy(p * s.samples + j)),
         lengths: own.map((c) => c.tokens.length),
         finish: own.map((c) => c.finish),
-      };
+      });
     });
     await bundle.policy.release();
 
@@ -184,6 +174,60 @@ export const score = defineStage<ScoreConfig>({
     );
   },
 });
+
+/** Per-response extras of {@link scoreRecord}. */
+export interface ScoreRecordOptions {
+  /** How answers are extracted (the reward's extractor). */
+  reward: RewardOptions;
+  /** Mean token entropy of each response (nats). */
+  tokenEntropies?: readonly number[];
+  /** Response lengths in tokens. */
+  lengths?: readonly number[];
+  /** Why each response ended. */
+  finish?: readonly string[];
+}
+
+/**
+ * One problem's record: its responses' extracted answers, the answer clusters (grader
+ * equality; every unparsable answer in one cluster), the semantic entropy in nats and the
+ * accuracy.
+ *
+ * @param row The problem.
+ * @param responses Its M decoded responses.
+ * @param options Extraction and per-response extras.
+ * @returns The record written to `problems.jsonl`.
+ * @example
+ * ```ts
+ * import { scoreRecord } from "./score.ts";
+ * import { TINY_AIME_EXTRACTION } from "../data/extract.ts";
+ * const row = { id: "p", problem: "2+2=?", answer: "4", solution: null, difficulty: null };
+ * const r = scoreRecord(row, ["#### 4", "#### 4", "#### 5", "no answer"], {
+ *   reward: { extraction: TINY_AIME_EXTRACTION },
+ * });
+ * r.clusters; // [2, 1, 1]
+ * ```
+ */
+export function scoreRecord(
+  row: ProblemRow,
+  responses: readonly string[],
+  options: ScoreRecordOptions,
+) {
+  const graded = responses.map((text) => reward(text, row.answer, options.reward));
+  const se = semanticEntropy(graded.map((g) => g.answer), (a, b) => mathEqual(a, b));
+  const M = responses.length;
+  const entropies = options.tokenEntropies ?? [];
+  return {
+    id: row.id,
+    answer: row.answer,
+    answers: graded.map((g) => g.answer),
+    clusters: se.clusters,
+    semanticEntropy: round(se.entropy),
+    accuracy: graded.filter((g) => g.reward > 0).length / M,
+    meanTokenEntropy: round(entropies.reduce((a, b) => a + b, 0) / Math.max(entropies.length, 1)),
+    lengths: options.lengths ?? [],
+    finish: options.finish ?? [],
+  };
+}
 
 /** Index of the token-entropy bin holding h (the last bin is open-ended). */
 function binOf(h: number): number {
