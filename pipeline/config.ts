@@ -24,6 +24,7 @@ import {
   isSection,
   parseOverride,
 } from "./config_schema.ts";
+import { describeRoots, permitsOf } from "./permits.ts";
 
 /** Nested plain object of config values. */
 export type ConfigValues = Record<string, unknown>;
@@ -67,6 +68,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** Up to this many missing keys are named one per line; more from a preset without `extends` is one line. */
+const MISSING_LISTED = 5;
+
 /** The folder of named presets shipped with the pipeline. */
 export const DEFAULT_PRESETS_DIR = new URL("./presets/", import.meta.url).pathname;
 
@@ -81,7 +85,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
   const preset = options.preset ?? "tiny";
   const presetsDir = options.presetsDir ?? DEFAULT_PRESETS_DIR;
   const presetPath = await resolvePresetPath(preset, presetsDir);
-  const values = await readPreset(presetPath, presetsDir, []);
+  const { values, extended } = await readPreset(presetPath, presetsDir, []);
   const origin = `preset ${preset}`;
   const problems = validateValues(values, origin);
   // Keys below a section that already has a problem are not reported again as missing.
@@ -93,12 +97,26 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Resol
     const problem = applyOverride(values, text);
     if (problem !== null) problems.push(problem);
   }
+  const missing: string[] = [];
   for (const [path, spec] of configSchema()) {
     if (getPath(values, path) !== undefined) continue;
     if (spec.default !== undefined) {
       setPath(values, path, structuredClone(spec.default));
     } else if (!reported.some((bad) => path.startsWith(`${bad}.`))) {
-      const expected = describeExpected(spec);
+      missing.push(path);
+    }
+  }
+  if (!extended && missing.length > MISSING_LISTED) {
+    // A preset written from scratch: one line, and the way to inherit the rest.
+    problems.push(
+      `preset ${presetPath} leaves out ${missing.length} required keys (${
+        missing.slice(0, MISSING_LISTED).join(", ")
+      }, … and ${missing.length - MISSING_LISTED} more); a preset that changes a few keys ` +
+        `starts with "extends: tiny"`,
+    );
+  } else {
+    for (const path of missing) {
+      const expected = describeExpected(configSchema().get(path)!);
       problems.push(`config key "${path}" is missing (${origin}): expected ${expected}`);
     }
   }
@@ -141,7 +159,8 @@ async function resolvePresetPath(preset: string, presetsDir: string): Promise<st
   const path = isPath ? preset : `${presetsDir.replace(/\/$/, "")}/${preset}.yaml`;
   try {
     return await Deno.realPath(path);
-  } catch {
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw outsideReadable(preset);
     const known = await listPresets(presetsDir).catch(() => []);
     throw new ConfigError([
       isPath
@@ -153,18 +172,41 @@ async function resolvePresetPath(preset: string, presetsDir: string): Promise<st
   }
 }
 
+/** A preset file outside the folders the pipeline may read (or a symlink to one). */
+function outsideReadable(preset: string): ConfigError {
+  const permits = permitsOf("pipeline");
+  return new ConfigError([
+    `preset file "${preset}" is outside the folders the pipeline may read (${
+      describeRoots(permits.read, permits.root)
+    }); copy it into the project`,
+  ]);
+}
+
+/** Values of a preset (its `extends` chain merged), and whether it extends another. */
+interface ReadPreset {
+  values: ConfigValues;
+  extended: boolean;
+}
+
 async function readPreset(
   path: string,
   presetsDir: string,
   chain: string[],
-): Promise<ConfigValues> {
+): Promise<ReadPreset> {
   if (chain.includes(path)) {
     throw new ConfigError([`preset "extends" forms a cycle: ${[...chain, path].join(" → ")}`]);
   }
   const { parse } = await import("yaml");
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw outsideReadable(path);
+    throw new ConfigError([`preset ${path} cannot be read: ${(error as Error).message}`]);
+  }
   let parsed: unknown;
   try {
-    parsed = parse(await Deno.readTextFile(path));
+    parsed = parse(text);
   } catch (error) {
     throw new ConfigError([`preset ${path} is not valid YAML: ${(error as Error).message}`]);
   }
@@ -175,7 +217,7 @@ async function readPreset(
     ]);
   }
   const { extends: parent, ...own } = parsed;
-  if (parent === undefined) return own;
+  if (parent === undefined) return { values: own, extended: false };
   if (typeof parent !== "string") {
     throw new ConfigError([
       `preset ${path}: "extends" = ${JSON.stringify(parent)}; expected a preset name`,
@@ -186,7 +228,8 @@ async function readPreset(
     parent.includes("/") ? `${parentDir}${parent}` : parent,
     presetsDir,
   );
-  return deepMerge(await readPreset(parentPath, presetsDir, [...chain, path]), own);
+  const inherited = await readPreset(parentPath, presetsDir, [...chain, path]);
+  return { values: deepMerge(inherited.values, own), extended: true };
 }
 
 /** Check every key of a nested value tree against the schema. */
@@ -197,7 +240,8 @@ function validateValues(values: ConfigValues, origin: string): string[] {
       const path = prefix === "" ? name : `${prefix}.${name}`;
       const spec = configSchema().get(path);
       if (spec !== undefined) {
-        if (checkValue(value, spec) !== null) problems.push(badValue(path, value, origin, spec));
+        const problem = checkValue(value, spec);
+        if (problem !== null) problems.push(badValue(path, value, origin, spec, problem));
       } else if (isSection(path)) {
         if (isPlainObject(value)) walk(value, path);
         else {
@@ -232,10 +276,11 @@ function applyOverride(values: ConfigValues, text: string): string | null {
     return `--set ${text}: ${unknownKey(path, JSON.stringify(raw))}`;
   }
   const value = parseOverride(raw, spec);
-  if (checkValue(value, spec) !== null) {
+  const problem = checkValue(value, spec);
+  if (problem !== null) {
     return `--set ${text}: config key "${path}" got ${show(raw)}; expected ${
       describeExpected(spec)
-    }`;
+    }${problem ? `; ${problem}` : ""}`;
   }
   setPath(values, path, value);
   return null;
@@ -259,8 +304,16 @@ function unknownKey(path: string, valueText: string): string {
     : `unknown config key "${path}" = ${valueText}; valid keys under "${level}": ${valid}`;
 }
 
-function badValue(path: string, value: unknown, origin: string, spec: FieldSpec): string {
-  return `config key "${path}" = ${show(value)} (${origin}): expected ${describeExpected(spec)}`;
+function badValue(
+  path: string,
+  value: unknown,
+  origin: string,
+  spec: FieldSpec,
+  problem: string,
+): string {
+  return `config key "${path}" = ${show(value)} (${origin}): expected ${describeExpected(spec)}${
+    problem ? `; ${problem}` : ""
+  }`;
 }
 
 function setPath(values: ConfigValues, path: string, value: unknown): void {

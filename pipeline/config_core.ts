@@ -10,7 +10,12 @@
  * @module
  */
 
+import { REGISTRY } from "../data/registry.ts";
+import { SPLITS } from "../data/tiny_aime/mod.ts";
 import type { SchemaTable } from "./config_schema.ts";
+
+/** Datasets a run can load: the built-in tiny-AIME splits and the registered benchmarks. */
+const DATASET_NAMES: readonly string[] = [...Object.keys(SPLITS), ...REGISTRY.map((e) => e.name)];
 
 /**
  * Names of the training methods: the columns of the paper's Tables I/II and two ablations that
@@ -33,7 +38,8 @@ export const METHODS = [
 export const CORE_SCHEMA: SchemaTable = {
   // ── data: the task and its splits ────────────────────────────────────────────────────────
   "data.task": {
-    type: "string",
+    type: "enum",
+    values: ["aime-style", ...DATASET_NAMES],
     doc:
       'Training set: "aime-style" is the built-in synthetic task (integer answers 0–999); any other ' +
       "value names a registered dataset (data/registry.ts, e.g. math_train) fetched into data.dir.",
@@ -62,7 +68,9 @@ export const CORE_SCHEMA: SchemaTable = {
     doc: "Folder of registered datasets, as written by `deno task fetch-data`.",
   },
   "data.evalSets": {
-    type: "string[]",
+    type: "enum[]",
+    values: DATASET_NAMES,
+    unique: true,
     minItems: 1,
     doc: "Held-out eval sets; at tiny scale two synthetic sets play AIME24 and AIME25.",
   },

@@ -49,6 +49,8 @@ export interface FieldSpec {
   values?: readonly string[];
   /** Minimum list length for list types. */
   minItems?: number;
+  /** List items must be distinct (a repeated eval set or seed is a mistake, not a request). */
+  unique?: boolean;
   /** Value used when a preset leaves the key out; keys without a default are required. */
   default?: unknown;
 }
@@ -152,8 +154,15 @@ export function describeExpected(spec: FieldSpec): string {
   const describe = DESCRIBE[element];
   if (!spec.type.endsWith("[]")) return describe(spec, false);
   const length = spec.minItems ? ` (at least ${spec.minItems})` : "";
-  return `a list${length} of ${describe(spec, true)}`;
+  return `a list${length} of ${spec.unique ? "distinct " : ""}${describe(spec, true)}`;
 }
+
+/**
+ * The largest integer a config key takes unless its spec says otherwise: 2³¹ − 1. Sizes,
+ * counts and seeds all fit, the engine's int32 shapes and ids need it, and a typo such as
+ * `1e20` problems is caught when the config loads, not hours into a run.
+ */
+export const INT_LIMIT = 2 ** 31 - 1;
 
 const range = (spec: FieldSpec): string =>
   spec.min !== undefined && spec.max !== undefined
@@ -176,12 +185,23 @@ const DESCRIBE: Record<string, (spec: FieldSpec, plural: boolean) => string> = {
 const inRange = (x: number, spec: FieldSpec): boolean =>
   (spec.min === undefined || x >= spec.min) && (spec.max === undefined || x <= spec.max);
 
-const CHECK_ELEMENT: Record<string, (value: unknown, spec: FieldSpec) => boolean> = {
-  int: (v, spec) => typeof v === "number" && Number.isInteger(v) && inRange(v, spec),
-  number: (v, spec) => typeof v === "number" && Number.isFinite(v) && inRange(v, spec),
-  string: (v) => typeof v === "string",
-  boolean: (v) => typeof v === "boolean",
-  enum: (v, spec) => typeof v === "string" && (spec.values ?? []).includes(v),
+/**
+ * Per element type: `null` when a value is valid, `""` when it is simply not of the type or
+ * range (the expected type says it all), or a phrase saying what is wrong.
+ */
+const CHECK_ELEMENT: Record<string, (value: unknown, spec: FieldSpec) => string | null> = {
+  int: (v, spec) => {
+    if (typeof v !== "number" || !Number.isInteger(v) || !inRange(v, spec)) return "";
+    if (spec.max === undefined && (v > INT_LIMIT || !Number.isSafeInteger(v))) {
+      const shown = Math.abs(v) >= 1e15 ? v.toExponential() : String(v);
+      return `${shown} is above ${INT_LIMIT}, the largest integer a config key takes`;
+    }
+    return null;
+  },
+  number: (v, spec) => typeof v === "number" && Number.isFinite(v) && inRange(v, spec) ? null : "",
+  string: (v) => typeof v === "string" ? null : "",
+  boolean: (v) => typeof v === "boolean" ? null : "",
+  enum: (v, spec) => typeof v === "string" && (spec.values ?? []).includes(v) ? null : "",
 };
 
 /**
@@ -189,16 +209,33 @@ const CHECK_ELEMENT: Record<string, (value: unknown, spec: FieldSpec) => boolean
  *
  * @param value Candidate value.
  * @param spec Field spec.
- * @returns `null` when valid, else a short description of what is wrong.
+ * @returns `null` when valid; otherwise what is wrong in words (such as `item 1 "x" is not one
+ *   of them`), or `""` when the value is simply not of the expected type or range.
  */
 export function checkValue(value: unknown, spec: FieldSpec): string | null {
   const element = spec.type.replace("[]", "");
   const check = CHECK_ELEMENT[element];
-  if (!spec.type.endsWith("[]")) return check(value, spec) ? null : "wrong type or out of range";
-  if (!Array.isArray(value)) return "not a list";
-  if (spec.minItems !== undefined && value.length < spec.minItems) return "too few items";
-  const bad = value.findIndex((item) => !check(item, spec));
-  return bad === -1 ? null : `item ${bad} (${JSON.stringify(value[bad])}) is invalid`;
+  if (!spec.type.endsWith("[]")) return check(value, spec);
+  if (!Array.isArray(value)) return "";
+  if (spec.minItems !== undefined && value.length < spec.minItems) return "";
+  for (const [i, item] of value.entries()) {
+    const problem = check(item, spec);
+    if (problem === null) continue;
+    const which = `item ${i} ${JSON.stringify(item)}`;
+    if (problem !== "") return `${which}: ${problem}`;
+    return element === "enum"
+      ? `${which} is not one of them`
+      : `${which} is not ${DESCRIBE[element](spec, false)}`;
+  }
+  if (spec.unique) {
+    const first = new Map<string, number>();
+    for (const [i, item] of value.entries()) {
+      const id = JSON.stringify(item);
+      if (first.has(id)) return `item ${i} ${id} repeats item ${first.get(id)}`;
+      first.set(id, i);
+    }
+  }
+  return null;
 }
 
 const PARSE_ELEMENT: Record<string, (raw: string) => unknown> = {

@@ -1,7 +1,7 @@
 /** Config: presets, overrides and schema errors that name the key, the value and the expectation. */
 
 import assert from "node:assert/strict";
-import { ConfigError, getPath, loadConfig } from "../../pipeline/config.ts";
+import { ConfigError, DEFAULT_PRESETS_DIR, getPath, loadConfig } from "../../pipeline/config.ts";
 import { METHODS } from "../../pipeline/config_core.ts";
 import {
   childNames,
@@ -74,7 +74,7 @@ Deno.test("loadConfig() rejects bad --set values naming the key, the value and t
   assert.deepEqual(problems, [
     '--set train.lr=fast: config key "train.lr" got "fast"; expected a number ≥ 0',
     '--set train.groupSize=2.5: config key "train.groupSize" got "2.5"; expected an integer ≥ 2',
-    '--set runtime.seeds=1,x: config key "runtime.seeds" got "1,x"; expected a list (at least 1) of integers ≥ 0',
+    '--set runtime.seeds=1,x: config key "runtime.seeds" got "1,x"; expected a list (at least 1) of integers ≥ 0; item 1 "x" is not an integer ≥ 0',
     '--set runtime.device=gpu: config key "runtime.device" got "gpu"; expected one of cpu, webgpu, cuda',
     "--set train.lr: expected key=value, e.g. --set train.lr=0.0003",
   ]);
@@ -129,14 +129,15 @@ Deno.test("loadConfig() reports every problem of a preset file: unknown key and 
 });
 
 Deno.test("loadConfig() names missing required keys, and an extends chain overrides its parent", async () => {
-  const lone = await preset("lone", "data:\n  task: aime-style\n");
+  // The tiny preset without data.seed, written out whole (no extends).
+  const { parse, stringify } = await import("yaml");
+  const tiny = parse(await Deno.readTextFile(`${DEFAULT_PRESETS_DIR}/tiny.yaml`));
+  delete tiny.data.seed;
+  const lone = await preset("lone", stringify(tiny));
   const problems = await problemsOf(loadConfig({ preset: lone }));
-  assert.ok(
-    problems.includes(
-      `config key "data.seed" is missing (preset ${lone}): expected an integer ≥ 0`,
-    ),
-  );
-  assert.ok(!problems.some((p) => p.includes('"data.task"')));
+  assert.deepEqual(problems, [
+    `config key "data.seed" is missing (preset ${lone}): expected an integer ≥ 0`,
+  ]);
 
   const child = await preset("child", `extends: tiny\ntrain:\n  methods: [${METHODS[1]}]\n`);
   const config = await loadConfig({ preset: child });
@@ -190,5 +191,62 @@ Deno.test("the CLI prints config problems with the key path and exits 2", async 
   assert.match(
     result.stderr,
     /sent reproduce: invalid config:\n {2}--set train\.lr=abc: config key "train\.lr" got "abc"; expected a number ≥ 0\n {2}--set runtime\.seeds=-1: .*expected a list \(at least 1\) of integers ≥ 0/,
+  );
+});
+
+Deno.test("loadConfig() rejects unknown, empty and repeated eval-set names, naming the valid sets", async () => {
+  const cases: [string, RegExp][] = [
+    ["data.evalSets=aime2", /item 0 "aime2" is not one of them/],
+    ['data.evalSets=[""]', /item 0 "" is not one of them/],
+    ["data.evalSets=[tiny-aime24,tiny-aime24]", /item 1 "tiny-aime24" repeats item 0/],
+  ];
+  for (const [set, detail] of cases) {
+    const [problem] = await problemsOf(loadConfig({ sets: [set] }));
+    assert.match(
+      problem,
+      /config key "data\.evalSets" got .*; expected a list \(at least 1\) of distinct values from /,
+    );
+    assert.match(problem, /\btiny-aime24\b.*\baime24\b/, "the valid sets are listed");
+    assert.match(problem, detail);
+  }
+  const path = await preset("evalsets", "extends: tiny\ndata:\n  evalSets: [aime24, nope]\n");
+  const [fromPreset] = await problemsOf(loadConfig({ preset: path }));
+  assert.match(
+    fromPreset,
+    /config key "data\.evalSets" = \["aime24","nope"\] .*item 1 "nope" is not one of them/,
+  );
+});
+
+Deno.test("loadConfig() bounds integers: 1e20 problems is not a size", async () => {
+  const [fromSet] = await problemsOf(
+    loadConfig({ sets: ["data.trainProblems=100000000000000000000"] }),
+  );
+  assert.match(
+    fromSet,
+    /config key "data\.trainProblems" got "100000000000000000000"; expected an integer ≥ 1; 1e\+20 is above 2147483647, the largest integer a config key takes/,
+  );
+  const path = await preset("huge", "extends: tiny\ndata:\n  trainProblems: 1e20\n");
+  const [fromPreset] = await problemsOf(loadConfig({ preset: path }));
+  assert.match(
+    fromPreset,
+    /config key "data\.trainProblems" = 100000000000000000000 .*above 2147483647/,
+  );
+});
+
+Deno.test("loadConfig() answers a preset without extends in one line that suggests extends: tiny", async () => {
+  const lone = await preset("lone2", "train:\n  lr: 0.1\n");
+  const problems = await problemsOf(loadConfig({ preset: lone }));
+  assert.equal(problems.length, 1, problems.join("\n"));
+  assert.match(
+    problems[0],
+    /^preset .*lone2\.yaml leaves out \d+ required keys \(data\.task, data\.seed, .*\); a preset that changes a few keys starts with "extends: tiny"$/,
+  );
+});
+
+Deno.test("loadConfig() says a preset file outside the project is outside the readable paths", async () => {
+  const [problem] = await problemsOf(loadConfig({ preset: "/etc/sent-preset.yaml" }));
+  assert.match(
+    problem,
+    /^preset file "\/etc\/sent-preset\.yaml" is outside the folders the pipeline may read \(the project folder .*\); copy it into the project$/,
   );
 });

@@ -22,7 +22,8 @@ Deno.test("buildContext() gives the config slice, params, a node-seeded rng and 
     params: { seed: "runtime.seeds" },
     run: noop,
   });
-  const graph = await buildGraph([data, train], await loadConfig(), { root: ROOT });
+  const config = await loadConfig({ sets: ["train.lr=0.00001", "runtime.seeds=1,2"] });
+  const graph = await buildGraph([data, train], config, { root: ROOT });
   const node = graph.byId.get("train[seed=2]")!;
   const manifest = {
     node: "data",
@@ -32,16 +33,28 @@ Deno.test("buildContext() gives the config slice, params, a node-seeded rng and 
   } as Manifest;
   await Deno.writeTextFile(`${dir}/rows.json`, "[1,2]");
   const artifacts = new Map([["data", makeArtifact(dir, manifest)]]);
-  const built = buildContext(node, { outDir: dir, scratchDir: dir, device: "cpu", threads: 1, artifacts });
+  const built = buildContext(node, {
+    outDir: dir,
+    scratchDir: dir,
+    device: "cpu",
+    threads: 1,
+    artifacts,
+  });
   const { ctx } = built;
   assert.deepEqual(ctx.config, {
     train: { lr: 0.00001 },
-    runtime: { device: "cpu", dtype: "float32", threads: 0, seeds: [1, 2] },
+    runtime: { ...(config.values.runtime as object), seeds: [1, 2] },
   });
   assert.deepEqual(ctx.params, { seed: 2 });
   assert.deepEqual(await ctx.input("data").readJson("rows.json"), [1, 2]);
   assert.equal(ctx.upstream.data.length, 1);
-  const again = buildContext(node, { outDir: dir, scratchDir: dir, device: "cpu", threads: 1, artifacts });
+  const again = buildContext(node, {
+    outDir: dir,
+    scratchDir: dir,
+    device: "cpu",
+    threads: 1,
+    artifacts,
+  });
   assert.equal(ctx.rng.nextU32(), again.ctx.rng.nextU32());
   assert.throws(
     () => ctx.input("base"),
