@@ -17,9 +17,10 @@ import type { Prng } from "../_prng.ts";
  * The difficulty knobs of the task (config keys `data.tinyAime.*`).
  *
  * The defaults are sized for a ~1.5M-parameter character-level policy: with operands ≤ 10,
- * multipliers ≤ 5 and 1–2 steps, a 1000-step warm-up on noisy traces reaches 25–50 % Avg@8, and
- * GRPO has room to add to it. Operands ≤ 20 without noise already leave the warm-up near 15 %;
- * operands ≤ 10 without noise near 80 %.
+ * multipliers ≤ 5 and 1–2 steps, a 1,500-step warm-up on noisy traces reaches about 38 % Avg@8
+ * (Pass@8 86 %), and GRPO has room to add to it. Operands ≤ 20 leave the warm-up near 15 %;
+ * operands ≤ 10 on clean traces give a policy that is nearly always all right or all wrong on a
+ * problem (Avg@8 64 %, Pass@8 77 %).
  */
 export interface TinyAimeKnobs {
   /** Largest addend, subtrahend, starting value of a chain, unknown `x` and modulus. */
