@@ -10,7 +10,7 @@
 
 import { parseArgs } from "node:util";
 import { argsErrorMessage } from "../pipeline/errors.ts";
-import { describeRoots, explainDenied, isInside, permitsOf, resolve } from "../pipeline/permits.ts";
+import { explainDenied, pathProblem, permitsOf, resolve } from "../pipeline/permits.ts";
 import { fetchDatasets } from "./fetch.ts";
 import { DEFAULT_DATA_DIR } from "./load_dataset.ts";
 import { REGISTRY } from "./registry.ts";
@@ -62,14 +62,10 @@ async function main(args: string[]): Promise<number> {
       }`,
     );
   }
-  const out = resolve(PERMITS.root, values.out ?? DEFAULT_DATA_DIR);
-  if (!isInside(out, PERMITS.write)) {
-    return usage(
-      `--out ${values.out} is outside the folders fetch-data may write (${
-        describeRoots(PERMITS.write, PERMITS.root)
-      }); choose a folder inside them`,
-    );
-  }
+  // At the real path: a symlink inside the project must not lead the download out of it.
+  const out = values.out ?? DEFAULT_DATA_DIR;
+  const outside = await pathProblem(resolve(PERMITS.root, out), "write", PERMITS);
+  if (outside !== null) return usage(`--out ${out} ${outside.phrase}; choose a folder inside them`);
   const names = positionals.length > 0 ? positionals : REGISTRY.map((e) => e.name);
   const reports = await fetchDatasets(names, { outDir: values.out, baseUrl: values["base-url"] });
   for (const report of reports) report.message = explainDenied(report.message, PERMITS);

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { ConfigError, loadConfig, type ResolvedConfig } from "./config.ts";
+import { ConfigError, getPath, loadConfig, type ResolvedConfig } from "./config.ts";
+import { UsageError } from "./errors.ts";
 import { configSchema } from "./config_schema.ts";
 import { dagMermaid, dagText } from "./dag_view.ts";
 import { checkDevice } from "./device.ts";
@@ -24,7 +25,7 @@ import {
   writeRunRecord,
 } from "./records.ts";
 import { runGraph } from "./runner.ts";
-import { permitsOf } from "./permits.ts";
+import { pathProblem, permitsOf, resolve } from "./permits.ts";
 import { graphStatus } from "./staleness.ts";
 import type { CliOptions } from "./cli.ts";
 import type { Device } from "./stage.ts";
@@ -325,8 +326,12 @@ async function loadPipeline(
     inv.err(`sent ${inv.command}: cannot build the pipeline: ${(error as Error).message}`);
     return EXIT.usage;
   }
-  // A run checks its device before it touches the store or runs a stage; a dry run only plans.
-  if (use === "write") await checkDevice((config.values.runtime as { device: Device }).device);
+  // A run checks its device and its paths before it touches the store or runs a stage; a dry
+  // run only plans.
+  if (use === "write") {
+    await checkDevice((config.values.runtime as { device: Device }).device);
+    await checkConfigPaths(config, inv.root);
+  }
   const paths = storePaths(inv);
   // `dag` reads no artifacts: it does not look at the store at all.
   const store = use === null
@@ -365,6 +370,22 @@ function releaseOnSignal(lock: StoreLock, inv: Invocation): () => void {
 /** The store named by `--store`, its state directory and its lock file. */
 function storePaths(inv: Invocation): StatePaths {
   return statePaths(inv.root, inv.flags.store as string | undefined);
+}
+
+/**
+ * Every config key that names a path (`path` in its spec) must resolve, symlinks followed,
+ * inside the folders the pipeline may read or write.
+ */
+async function checkConfigPaths(config: ResolvedConfig, root: string): Promise<void> {
+  const permits = permitsOf("pipeline");
+  for (const [key, spec] of configSchema()) {
+    const value = getPath(config.values, key);
+    if (spec.path === undefined || typeof value !== "string" || value === "") continue;
+    const problem = await pathProblem(resolve(root, value), spec.path, permits, { below: true });
+    if (problem === null) continue;
+    const sep = problem.where === "self" ? " " : ": ";
+    throw new UsageError(`config key ${key} = ${value}${sep}${problem.phrase}`);
+  }
 }
 
 /** Why a stage name cannot run: planned but not written yet, or not a stage at all. */

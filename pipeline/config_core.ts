@@ -64,6 +64,7 @@ export const CORE_SCHEMA: SchemaTable = {
   },
   "data.dir": {
     type: "string",
+    path: "read",
     default: ".sent/datasets",
     doc: "Folder of registered datasets, as written by `deno task fetch-data`.",
   },
@@ -120,6 +121,7 @@ export const CORE_SCHEMA: SchemaTable = {
   },
   "base.checkpoint": {
     type: "string",
+    path: "read",
     doc:
       'Hugging Face checkpoint folder (config.json + safetensors) when base.kind is "checkpoint".',
   },

@@ -51,6 +51,12 @@ export interface FieldSpec {
   minItems?: number;
   /** List items must be distinct (a repeated eval set or seed is a mistake, not a request). */
   unique?: boolean;
+  /**
+   * The (string) value names a file or folder that stages read or write, relative to the project
+   * root. Before a run, its real path (and that of every symlink inside a folder) must lie in the
+   * folders deno.json permits for that access; an empty string means none.
+   */
+  path?: "read" | "write";
   /** Value used when a preset leaves the key out; keys without a default are required. */
   default?: unknown;
 }

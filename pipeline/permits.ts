@@ -83,6 +83,123 @@ export function isInside(path: string, roots: readonly string[]): boolean {
 }
 
 /**
+ * The real path of a path: every symlink on it followed (dangling ones too), and a tail that
+ * does not exist yet kept as written.
+ *
+ * Deno checks a permission against the path as written, and the OS then follows symlinks, so a
+ * symlink inside the project can lead a read or write anywhere. Checking the real path against
+ * the permitted folders closes that.
+ *
+ * @param path Absolute path.
+ * @returns Absolute real path.
+ */
+export function realPathOf(path: string): Promise<string> {
+  return resolveReal(path, 0);
+}
+
+async function resolveReal(path: string, depth: number): Promise<string> {
+  if (depth > 40) throw new Error(`${path}: too many levels of symbolic links`);
+  const normal = normalise(path);
+  try {
+    return await Deno.realPath(normal);
+  } catch (error) {
+    // Outside what may be read: it cannot be followed further, and it is outside anyway.
+    if (error instanceof Deno.errors.NotCapable) return normal;
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  // Not there (or a dangling symlink): resolve the parent, then this entry.
+  const parent = normal.replace(/\/[^/]+$/, "") || "/";
+  const name = normal.slice(parent === "/" ? 1 : parent.length + 1);
+  if (normal === "/") return "/";
+  const realParent = await resolveReal(parent, depth + 1);
+  const here = `${realParent === "/" ? "" : realParent}/${name}`;
+  let target: string;
+  try {
+    target = await Deno.readLink(here);
+  } catch {
+    return here; // does not exist: kept as written
+  }
+  return await resolveReal(target.startsWith("/") ? target : `${realParent}/${target}`, depth + 1);
+}
+
+/**
+ * Whether the real path of a path lies inside one of some roots, themselves taken at their real
+ * paths.
+ *
+ * @param path Absolute path.
+ * @param roots Absolute roots.
+ * @returns True when the resolved path is inside.
+ */
+export async function isInsideReal(path: string, roots: readonly string[]): Promise<boolean> {
+  const real = await realPathOf(path);
+  const realRoots = await Promise.all(roots.map((root) => realPathOf(root).catch(() => root)));
+  return isInside(real, realRoots);
+}
+
+/** A path that leads out of the permitted folders: itself, or a symlink below it. */
+export interface PathProblem {
+  /** `self`: the path itself; `below`: an entry inside the folder it names. */
+  where: "self" | "below";
+  /** E.g. `resolves to /etc, outside the folders …` or `a.jsonl is a symlink to /etc/x, outside …`. */
+  phrase: string;
+}
+
+/**
+ * What is wrong with a path a run reads or writes, if anything: it resolves outside the folders
+ * the permits allow, or (with `below`) a symlink inside the folder it names does.
+ *
+ * @param path Absolute path.
+ * @param access `read` or `write`.
+ * @param permits The permits of the running entry point.
+ * @param options `below: true` also follows the symlinks inside the folder (a few levels deep).
+ * @returns The problem, or `null` when the path is fine.
+ */
+export async function pathProblem(
+  path: string,
+  access: "read" | "write",
+  permits: Permits,
+  options: { below?: boolean } = {},
+): Promise<PathProblem | null> {
+  const roots = access === "read" ? permits.read : permits.write;
+  const outside = `outside the folders ${whoRuns(permits)} may ${access} (${
+    describeRoots(roots, permits.root)
+  })`;
+  const real = await realPathOf(path);
+  if (!(await isInsideReal(path, roots))) {
+    const how = real === normalise(path) ? "is" : `resolves to ${real},`;
+    return { where: "self", phrase: `${how} ${outside}` };
+  }
+  if (!options.below) return null;
+  // Symlinks below a folder lead elsewhere too: follow each (a few levels, a bounded count).
+  let seen = 0;
+  const walk = async (dir: string, rel: string, level: number): Promise<PathProblem | null> => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch {
+      return null; // not a folder, or not there: nothing below it
+    }
+    for (const entry of entries) {
+      if (++seen > 10_000) return null;
+      const child = `${dir}/${entry.name}`;
+      const name = rel === "" ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isSymlink && !(await isInsideReal(child, roots))) {
+        return {
+          where: "below",
+          phrase: `${name} is a symlink to ${await realPathOf(child)}, ${outside}`,
+        };
+      }
+      if (entry.isDirectory && level < 4) {
+        const below = await walk(child, name, level + 1);
+        if (below !== null) return below;
+      }
+    }
+    return null;
+  };
+  return await walk(real, "", 0);
+}
+
+/**
  * Make a path absolute against the project root and normalise `.` and `..`.
  *
  * @param root Project root.

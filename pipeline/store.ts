@@ -27,7 +27,7 @@
 
 import type { NodeInputs } from "./cache_key.ts";
 import { StoreError } from "./errors.ts";
-import { describeRoots, isInside, type Permits, whoRuns } from "./permits.ts";
+import { pathProblem, type Permits } from "./permits.ts";
 import { StateFileError } from "./records.ts";
 import { sha256File } from "./hash.ts";
 import type { Params } from "./stage.ts";
@@ -182,12 +182,12 @@ export async function openStore(
   permits?: Permits,
 ): Promise<ArtifactStore> {
   const store = new ArtifactStore(root);
-  if (permits && !isInside(store.root, permits.write)) {
+  // Checked at the real path: a symlink inside the project must not lead writes out of it.
+  const outside = permits ? await pathProblem(store.root, "write", permits) : null;
+  if (outside !== null) {
     throw new StoreError(
       store.root,
-      `--store ${store.root} is outside the folders ${whoRuns(permits)} may write (${
-        describeRoots(permits.write, permits.root)
-      }); choose a store inside them`,
+      `--store ${store.root} ${outside.phrase}; choose a store inside them`,
     );
   }
   try {

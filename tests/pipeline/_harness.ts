@@ -189,3 +189,21 @@ export async function waitForFile(path: string, timeoutMs = 60_000): Promise<voi
   }
   throw new Error(`timed out waiting for ${path}`);
 }
+
+/**
+ * Make a symlink. Deno grants `Deno.symlink` only with unscoped read and write permissions,
+ * which the test set does not have, so a `deno eval` child (which runs with every permission)
+ * makes it: the same thing a user does with `ln -s`.
+ * @param target What the link points to.
+ * @param path The link.
+ */
+export async function symlink(target: string, path: string): Promise<void> {
+  const out = await new Deno.Command(DENO, {
+    args: ["eval", `Deno.symlinkSync(${JSON.stringify(target)}, ${JSON.stringify(path)})`],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (out.code !== 0) {
+    throw new Error(`symlink ${path} → ${target}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
