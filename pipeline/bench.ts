@@ -22,6 +22,7 @@ export const SUITES: Readonly<Record<string, string>> = {
   engine: "../kernels/bench_engine.ts",
   model: "../kernels/bench_model.ts",
   losses: "../kernels/bench_losses.ts",
+  train: "../stages/bench_train.ts",
 };
 
 /** The machine a benchmark ran on. */
