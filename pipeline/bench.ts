@@ -121,11 +121,16 @@ export async function benchMain(argv: string[]): Promise<number> {
     const suite = await import(url.href) as {
       run(opts: { quick: boolean }): Promise<BenchResult[]>;
     };
-    const report: SuiteReport = {
-      suite: name,
-      machine,
-      results: await suite.run({ quick: Boolean(parsed.values.quick) }),
-    };
+    let results: BenchResult[];
+    try {
+      results = await suite.run({ quick: Boolean(parsed.values.quick) });
+    } catch (error) {
+      // A figure that cannot be measured fails the suite by name; it is never left out quietly.
+      console.error(`bench ${name}: ${(error as Error).message}`);
+      code = 1;
+      continue;
+    }
+    const report: SuiteReport = { suite: name, machine, results };
     console.log(parsed.values.json ? JSON.stringify(report) : formatReport(report));
   }
   return code;
@@ -159,8 +164,8 @@ async function runEachInItsOwnProcess(names: readonly string[], argv: string[]):
   const script = new URL(import.meta.url).pathname;
   let code = 0;
   for (const name of names) {
-    const child = new Deno.Command("deno", {
-      args: ["run", ...PIPELINE_FLAGS, "--allow-run=deno", script, name, ...flags],
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...PIPELINE_FLAGS, "--allow-run", script, name, ...flags],
       stdout: "inherit",
       stderr: "inherit",
     });

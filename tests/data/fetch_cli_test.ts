@@ -3,9 +3,7 @@
 import assert from "node:assert/strict";
 import { makeTestDir } from "../_tmp.ts";
 
-const DENO = Deno.permissions.querySync({ name: "run", command: "deno" }).state === "granted"
-  ? "deno"
-  : Deno.execPath();
+const DENO = Deno.execPath();
 
 async function fetchData(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const { code, stdout, stderr } = await new Deno.Command(DENO, {

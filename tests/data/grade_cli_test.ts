@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 
 async function grade(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const { code, stdout, stderr } = await new Deno.Command("deno", {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-q", "-P=pipeline", "data/grade_cli.ts", ...args],
     stdout: "piped",
     stderr: "piped",

@@ -13,13 +13,8 @@ export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "
 
 const FIXTURE_CLI = `${ROOT}/tests/pipeline/_fixture_cli.ts`;
 
-/**
- * The Deno to run: `deno` by name where the test permissions allow exactly that (`run: ["deno"]`
- * in deno.json's test set), else this process's own executable.
- */
-const DENO = Deno.permissions.querySync({ name: "run", command: "deno" }).state === "granted"
-  ? "deno"
-  : Deno.execPath();
+/** The Deno to run: this process's own, so that `deno` need not be on PATH (as under npx). */
+const DENO = Deno.execPath();
 
 /** Options for {@link sent} and {@link spawnSent}. */
 export interface SentOptions {

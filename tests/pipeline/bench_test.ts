@@ -4,14 +4,14 @@ import assert from "node:assert/strict";
 import type { SuiteReport } from "../../pipeline/bench.ts";
 import { PIPELINE_FLAGS, ROOT } from "./_harness.ts";
 
-const DENO = Deno.permissions.querySync({ name: "run", command: "deno" }).state === "granted"
-  ? "deno"
-  : Deno.execPath();
+/** The bench task's permissions: the pipeline set, plus starting processes. */
+const BENCH_FLAGS = [...PIPELINE_FLAGS, "--allow-run"];
 
-async function bench(args: string[]) {
-  const out = await new Deno.Command(DENO, {
-    args: ["run", ...PIPELINE_FLAGS, "--allow-run=deno", "pipeline/bench.ts", ...args],
+async function bench(args: string[], options: { flags?: string[]; path?: string } = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...(options.flags ?? BENCH_FLAGS), "pipeline/bench.ts", ...args],
     cwd: ROOT,
+    env: options.path === undefined ? {} : { PATH: options.path },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -34,6 +34,23 @@ Deno.test("bench.ts pipeline --json --quick prints one {suite, machine, results}
   for (const r of report.results) {
     assert.ok(r.value > 0 && r.reference! > 0 && r.ratio! > 0 && r.target, JSON.stringify(r));
   }
+});
+
+Deno.test("bench.ts pipeline measures cached_reproduce_s with no deno on PATH (as under npx)", async () => {
+  const result = await bench(["pipeline", "--json", "--quick"], { path: "/nonexistent" });
+  assert.equal(result.code, 0, result.stderr);
+  const report: SuiteReport = JSON.parse(result.stdout.trim());
+  assert.ok(report.results.some((r) => r.name === "pipeline.cached_reproduce_s" && r.value > 0));
+});
+
+Deno.test("bench.ts fails, naming the figure, when it may not start processes, rather than skip it", async () => {
+  const result = await bench(["pipeline", "--json", "--quick"], { flags: PIPELINE_FLAGS });
+  assert.notEqual(result.code, 0);
+  assert.match(
+    result.stderr,
+    /bench pipeline: pipeline\.cached_reproduce_s cannot be measured: starting .* is not permitted; run it with --allow-run \(deno task bench does\)/,
+  );
+  assert.doesNotMatch(result.stderr, /skipped/);
 });
 
 Deno.test("bench.ts names unknown suites and lists the registered ones", async () => {

@@ -8,9 +8,7 @@ import { acquireStoreLock, describeHolder, type LockHolder } from "../../pipelin
 import { makeTestDir } from "../_tmp.ts";
 import { PIPELINE_FLAGS, ROOT, sent, waitForFile } from "./_harness.ts";
 
-const DENO = Deno.permissions.querySync({ name: "run", command: "deno" }).state === "granted"
-  ? "deno"
-  : Deno.execPath();
+const DENO = Deno.execPath();
 
 Deno.test("acquireStoreLock() writes the holder into the lock file and release() clears it", async () => {
   const path = `${await makeTestDir("lock-basic")}/store/.lock`;
