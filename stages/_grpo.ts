@@ -345,7 +345,9 @@ export class GrpoRun {
       tokens_per_s: updateTokens / Math.max((t3 - t2) / 1000, 1e-9),
       rollout_tokens_per_s: sumOf(rollout.responseLengths) / Math.max((t1 - t0) / 1000, 1e-9),
     };
-    for (const [name, value] of Object.entries(lossSums)) row[`loss/${name}`] = value / microCount;
+    for (const [name, value] of Object.entries(lossSums)) {
+      row[`loss/${name === "loss" ? "total" : name}`] = value / microCount;
+    }
     row.step_seconds = (performance.now() - t0) / 1000;
     this.#seconds += row.step_seconds;
     // Log before the checkpoint, so a checkpoint's row count never runs ahead of the file.

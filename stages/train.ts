@@ -63,8 +63,11 @@ export type TrainConfig = {
 };
 
 /**
- * Names and meanings of the per-step metrics (`metrics.jsonl`); reports read this list.
- * Loss-side metrics (`loss/…`) are token-means over the step's micro-batches.
+ * Names and meanings of the per-step metrics (`metrics.jsonl`); reports read this list. Besides
+ * these, every metric of the loss graph is logged as `loss/<name>` (its definitions are
+ * `LOSS_METRIC_DEFINITIONS` in kernels/losses.ts; `loss/total` is the scaled loss), averaged over
+ * the step's micro-batches: the policy / KL / entropy parts, `ppo_kl`, the clip fractions and
+ * each selection's share of the valid tokens.
  */
 export const STEP_METRICS: Readonly<Record<string, string>> = {
   step: "global rollout step (0-based)",
