@@ -106,7 +106,7 @@ function stripOuterBraces(text: string): string {
 export const EXTRACTORS = {
   /** Last `\boxed{…}` / `\fbox{…}`, nested braces balanced. */
   boxed,
-  /** Last `Answer: X` line (DAPO training format, method.md Q9). */
+  /** Last `Answer: X` line (the DAPO-Math-17k training format, which asks for that line). */
   answer_line: answerLine,
   /** Last `#### N` (GSM8K style; the built-in task's trace ends with it). */
   hash: hashMarker,
@@ -131,7 +131,10 @@ export interface ExtractorConfig {
 export const TINY_AIME_EXTRACTION: ExtractorConfig = { order: ["hash"] };
 /** Evaluation of real models: `\boxed{}` first, as the evaluation prompt asks, then "answer is". */
 export const BOXED_EXTRACTION: ExtractorConfig = { order: ["boxed", "answer_is"] };
-/** Training reward on DAPO-style data: an `Answer:` line or a `\boxed{}` (method.md Q9). */
+/**
+ * Training reward on DAPO-style data: the prompts ask for an `Answer:` line, which the verl
+ * reference implementation's reward reads; a `\boxed{}` (what evaluation asks for) counts too.
+ */
 export const REWARD_EXTRACTION: ExtractorConfig = { order: ["answer_line", "boxed"] };
 
 /**

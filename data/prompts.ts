@@ -19,11 +19,11 @@ export interface ChatMessage {
   content: string;
 }
 
-/** The evaluation instruction of method.md §8 (OpenCompass, as used by the SENT evaluation). */
+/** The evaluation instruction of the SENT paper's evaluation (OpenCompass math prompts). */
 export const BOXED_INSTRUCTION =
   "Please reason step by step, and put your final answer within \\boxed{}.";
 
-/** An instruction for the `Answer:` line format that the training reward reads (method.md Q9). */
+/** An instruction for the `Answer:` line format that the training reward reads (DAPO-style). */
 export const ANSWER_LINE_INSTRUCTION =
   "Solve the problem step by step. Write the final answer alone on the last line, as `Answer: <answer>`.";
 
@@ -40,7 +40,7 @@ export const PROMPT_TEMPLATES = {
     description: "built-in task: problem then newline; the policy writes the trace and `#### N`",
     render: (problem: string) => `${problem}\n`,
   },
-  /** Evaluation prompt for chat models: problem, newline, the \boxed{} instruction (method.md §8). */
+  /** Evaluation prompt for chat models: problem, newline, the \boxed{} instruction of the paper. */
   "qwen-boxed-chat": {
     kind: "chat",
     description: "chat models, evaluation: one user turn, problem + \\boxed{} instruction",

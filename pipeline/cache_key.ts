@@ -1,6 +1,5 @@
 /**
- * Cache keys (design.md, "pipeline/ — cached DAG"; computed the way DVC computes its run
- * cache): the sha256 of the canonical JSON of everything that determines a node's output —
+ * Cache keys (computed the way DVC computes its run cache): the sha256 of the canonical JSON of everything that determines a node's output —
  * stage name, fan-out params, code fingerprint, config slice, upstream keys and engine
  * fingerprint. The same object is stored in the manifest and the lock file, so `status` can
  * say which part changed.

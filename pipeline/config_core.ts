@@ -1,11 +1,16 @@
 /**
- * Core config keys: the sections every pipeline has (design.md, "Data flow"). Defaults live in
- * `presets/tiny.yaml`, the default preset; keys here have no default, so every preset states
+ * Core config keys: the sections every pipeline has (data → base policy → semantic-entropy
+ * scoring → curriculum → GRPO training → evaluation → report, plus the runtime). Defaults live
+ * in `presets/tiny.yaml`, the default preset; keys here have no default, so every preset states
  * them (a preset can start with `extends: tiny` and change a few). Stages add their own keys
  * with `registerConfigSection` (config_schema.ts).
  *
- * Numbers for the tiny preset follow design.md "Sizing the tiny preset"; the GRPO settings that
- * carry over unchanged from the paper follow method.md §7.
+ * The tiny preset is sized so that the whole pipeline runs on a laptop CPU (its comments give
+ * the budget); the GRPO settings that carry over unchanged keep the values of the SENT paper and
+ * its verl reference implementation. Key docs quote those values as "(§7: 256)", by the part of
+ * the method they belong to: §3 the GRPO core (reward, clipped surrogate, KL to the reference),
+ * §4 the policy-loss variants, §5 semantic-entropy scoring, §6 the curriculum, §7 training
+ * hyperparameters, §8 evaluation, §10 choices the paper leaves open (Q3: how buckets are cut).
  *
  * @module
  */
@@ -187,7 +192,7 @@ export const CORE_SCHEMA: SchemaTable = {
     doc: "Steps between scratch checkpoints; a killed warm-up resumes from the last one.",
   },
 
-  // ── score: semantic entropy of each training problem (method.md §5) ──────────────────────
+  // ── score: semantic entropy of each training problem (§5) ──────────────────────
   "score.samples": {
     type: "int",
     min: 2,
@@ -210,7 +215,7 @@ export const CORE_SCHEMA: SchemaTable = {
     doc: "Sequences generated and scored per batch (a speed knob: results do not depend on it).",
   },
 
-  // ── curriculum: order by semantic entropy and split into buckets (method.md §6) ──────────
+  // ── curriculum: order by semantic entropy and split into buckets (§6) ──────────
   "curriculum.buckets": {
     type: "int",
     min: 1,
@@ -244,7 +249,7 @@ export const CORE_SCHEMA: SchemaTable = {
       "Reset the KL reference policy to each stage's initial weights (faithful to the repo, §6).",
   },
 
-  // ── train: GRPO-family RL, one node per (method, seed) (method.md §3–4, §7) ──────────────
+  // ── train: GRPO-family RL, one node per (method, seed) (§3–4, §7) ──────────────
   "train.methods": {
     type: "enum[]",
     values: METHODS,
@@ -412,7 +417,7 @@ export const CORE_SCHEMA: SchemaTable = {
     doc: "SENT / High_En: β multiplier on the bottom-covariance tokens.",
   },
 
-  // ── evaluate: Pass@k and Avg@k on the held-out sets (method.md §8) ───────────────────────
+  // ── evaluate: Pass@k and Avg@k on the held-out sets (§8) ───────────────────────
   "evaluate.samples": {
     type: "int",
     min: 1,

@@ -1,5 +1,6 @@
 /**
- * The SENT pipeline engine: a DAG of cached stages (design.md, "pipeline/ — cached DAG").
+ * The SENT pipeline engine: a DAG of cached stages, each node's artifact stored under a key of
+ * everything that determines it, so a run recomputes exactly what changed.
  *
  * ## Contract for stage authors
  *

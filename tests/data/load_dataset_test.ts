@@ -4,42 +4,51 @@ import { DataError } from "../../data/load_errors.ts";
 import { parseParquet, readParquet } from "../../data/load_parquet.ts";
 import { loadDataset } from "../../data/load_dataset.ts";
 import { REGISTRY } from "../../data/registry.ts";
+import { BENCHMARKS, needsBenchmarks } from "../_benchmarks.ts";
 import { makeTestDir } from "../_tmp.ts";
 
-const SHARED = "../shared/datasets";
+const SHARED = BENCHMARKS ?? "../shared/datasets";
 
-Deno.test("loadDataset() loads every shared benchmark with verified sha256 and the expected count", async () => {
-  for (const entry of REGISTRY.filter((e) => e.format === "jsonl")) {
-    const data = await loadDataset(entry.name, { dataDir: SHARED, verify: true });
-    assert.equal(data.rows.length, entry.rows, entry.name);
-    assert.equal(data.duplicatesDropped, 0);
-    assert.ok(
-      data.rows.every((r) => r.id !== "" && r.problem !== "" && r.answer !== ""),
-      entry.name,
-    );
-  }
-});
+Deno.test(
+  needsBenchmarks(
+    "loadDataset() loads every shared benchmark with verified sha256 and the expected count",
+  ),
+  async () => {
+    for (const entry of REGISTRY.filter((e) => e.format === "jsonl")) {
+      const data = await loadDataset(entry.name, { dataDir: SHARED, verify: true });
+      assert.equal(data.rows.length, entry.rows, entry.name);
+      assert.equal(data.duplicatesDropped, 0);
+      assert.ok(
+        data.rows.every((r) => r.id !== "" && r.problem !== "" && r.answer !== ""),
+        entry.name,
+      );
+    }
+  },
+);
 
-Deno.test("loadDataset() keeps MATH levels as difficulty and solutions where present", async () => {
-  const math = await loadDataset("math500", { dataDir: SHARED });
-  const levels = new Map<number, number>();
-  for (const r of math.rows) {
-    levels.set(r.difficulty!.level, (levels.get(r.difficulty!.level) ?? 0) + 1);
-  }
-  assert.deepEqual(Object.fromEntries([...levels].sort()), {
-    1: 43,
-    2: 90,
-    3: 105,
-    4: 128,
-    5: 134,
-  });
-  assert.ok(math.rows.every((r) => typeof r.solution === "string"));
-  const train = await loadDataset("math_train", { dataDir: SHARED });
-  assert.equal(train.rows.filter((r) => r.difficulty === null).length, 2); // "Level ?" rows
-  const aime25 = await loadDataset("aime25", { dataDir: SHARED });
-  assert.ok(aime25.rows.every((r) => r.solution === null));
-  assert.deepEqual(aime25.rows.slice(0, 3).map((r) => r.answer), ["70", "588", "16"]);
-});
+Deno.test(
+  needsBenchmarks("loadDataset() keeps MATH levels as difficulty and solutions where present"),
+  async () => {
+    const math = await loadDataset("math500", { dataDir: SHARED });
+    const levels = new Map<number, number>();
+    for (const r of math.rows) {
+      levels.set(r.difficulty!.level, (levels.get(r.difficulty!.level) ?? 0) + 1);
+    }
+    assert.deepEqual(Object.fromEntries([...levels].sort()), {
+      1: 43,
+      2: 90,
+      3: 105,
+      4: 128,
+      5: 134,
+    });
+    assert.ok(math.rows.every((r) => typeof r.solution === "string"));
+    const train = await loadDataset("math_train", { dataDir: SHARED });
+    assert.equal(train.rows.filter((r) => r.difficulty === null).length, 2); // "Level ?" rows
+    const aime25 = await loadDataset("aime25", { dataDir: SHARED });
+    assert.ok(aime25.rows.every((r) => r.solution === null));
+    assert.deepEqual(aime25.rows.slice(0, 3).map((r) => r.answer), ["70", "588", "16"]);
+  },
+);
 
 Deno.test("loadDataset() generates the built-in splits with the tiny-AIME extractor", async () => {
   const data = await loadDataset("tiny-aime25", { seed: 3, size: 10 });
@@ -48,24 +57,29 @@ Deno.test("loadDataset() generates the built-in splits with the tiny-AIME extrac
   assert.deepEqual(data.extraction.order, ["hash"]);
 });
 
-Deno.test("loadDataset() says which file is missing, which checksum is wrong and which name is unknown", async () => {
-  const dir = await makeTestDir("load");
-  await assert.rejects(
-    loadDataset("aime24", { dataDir: dir }),
-    /aime24\.jsonl:0: does not exist; run `deno task fetch-data aime24` first/,
-  );
-  const text = await Deno.readTextFile(`${SHARED}/aime24.jsonl`);
-  await Deno.writeTextFile(`${dir}/aime24.jsonl`, text.replace('"204"', '"205"'));
-  await assert.rejects(
-    loadDataset("aime24", { dataDir: dir, verify: true }),
-    /has sha256 [0-9a-f]{64} \(expected 653b6bec/,
-  );
-  assert.equal((await loadDataset("aime24", { dataDir: dir })).rows[0].answer, "205");
-  await assert.rejects(
-    loadDataset("aime26"),
-    /unknown dataset "aime26"; registered: aime24, aime25.*; built-in: tiny-aime-train, tiny-aime24, tiny-aime25$/,
-  );
-});
+Deno.test(
+  needsBenchmarks(
+    "loadDataset() says which file is missing, which checksum is wrong and which name is unknown",
+  ),
+  async () => {
+    const dir = await makeTestDir("load");
+    await assert.rejects(
+      loadDataset("aime24", { dataDir: dir }),
+      /aime24\.jsonl:0: does not exist; run `deno task fetch-data aime24` first/,
+    );
+    const text = await Deno.readTextFile(`${SHARED}/aime24.jsonl`);
+    await Deno.writeTextFile(`${dir}/aime24.jsonl`, text.replace('"204"', '"205"'));
+    await assert.rejects(
+      loadDataset("aime24", { dataDir: dir, verify: true }),
+      /has sha256 [0-9a-f]{64} \(expected 653b6bec/,
+    );
+    assert.equal((await loadDataset("aime24", { dataDir: dir })).rows[0].answer, "205");
+    await assert.rejects(
+      loadDataset("aime26"),
+      /unknown dataset "aime26"; registered: aime24, aime25.*; built-in: tiny-aime-train, tiny-aime24, tiny-aime25$/,
+    );
+  },
+);
 
 /** A small Parquet file with the DAPO-Math-17k column layout (nested prompt and reward model). */
 function dapoShapedParquet(problems: Array<[string, string]>): Uint8Array {

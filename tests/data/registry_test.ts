@@ -1,19 +1,25 @@
 import assert from "node:assert/strict";
 import { datasetEntry, REGISTRY } from "../../data/registry.ts";
+import { needsSharedReadme } from "../_benchmarks.ts";
 
-Deno.test("REGISTRY matches the row counts and sha256 table of ../shared/datasets/README.md", async () => {
-  const readme = await Deno.readTextFile("../shared/datasets/README.md");
-  const table = new Map<string, { rows: number; sha256: string }>();
-  for (const m of readme.matchAll(/^\| (\S+\.jsonl) \| (\d+) \| ([0-9a-f]{64}) \|$/gm)) {
-    table.set(m[1], { rows: Number(m[2]), sha256: m[3] });
-  }
-  assert.equal(table.size, 8);
-  for (const [file, expected] of table) {
-    const entry = REGISTRY.find((e) => e.file === file);
-    assert.ok(entry, `no registry entry for ${file}`);
-    assert.deepEqual({ rows: entry.rows, sha256: entry.sha256 }, expected, file);
-  }
-});
+Deno.test(
+  needsSharedReadme(
+    "REGISTRY matches the row counts and sha256 table of ../shared/datasets/README.md",
+  ),
+  async () => {
+    const readme = await Deno.readTextFile("../shared/datasets/README.md");
+    const table = new Map<string, { rows: number; sha256: string }>();
+    for (const m of readme.matchAll(/^\| (\S+\.jsonl) \| (\d+) \| ([0-9a-f]{64}) \|$/gm)) {
+      table.set(m[1], { rows: Number(m[2]), sha256: m[3] });
+    }
+    assert.equal(table.size, 8);
+    for (const [file, expected] of table) {
+      const entry = REGISTRY.find((e) => e.file === file);
+      assert.ok(entry, `no registry entry for ${file}`);
+      assert.deepEqual({ rows: entry.rows, sha256: entry.sha256 }, expected, file);
+    }
+  },
+);
 
 Deno.test("REGISTRY covers the paper's benchmarks and training sets with unique names", () => {
   const names = REGISTRY.map((e) => e.name);

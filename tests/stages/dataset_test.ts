@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { BENCHMARKS, needsBenchmarks } from "../_benchmarks.ts";
 import { makeTestDir } from "../_tmp.ts";
 
 /** `sent stage dataset`: only the dataset stage (the later stages are not run here). */
@@ -80,14 +81,14 @@ Deno.test("dataset stage names the missing file of a registered benchmark", asyn
   assert.match(run.out, /fetch-data aime24/);
 });
 
-Deno.test("dataset stage reads a registered benchmark from data.dir", async () => {
+Deno.test(needsBenchmarks("dataset stage reads a registered benchmark from data.dir"), async () => {
   const root = await makeTestDir("dataset-stage-shared");
   const run = await stageDataset(
     `${root}/store`,
     "--set",
     "data.evalSets=[aime24,amc23]",
     "--set",
-    "data.dir=../shared/datasets",
+    `data.dir=${BENCHMARKS}`,
     "--set",
     "data.trainProblems=50",
   );
