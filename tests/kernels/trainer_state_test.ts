@@ -225,7 +225,7 @@ Deno.test("a save killed part way leaves the previous complete state file, never
   // Kill the writer during a save; retry if the kill landed between two saves.
   let midSave = false;
   for (let attempt = 0; attempt < 4 && !midSave; attempt++) {
-    const child = new Deno.Command("deno", {
+    const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--quiet", "--no-prompt", ...ENGINE_SUBPROCESS_FLAGS, writer, path],
       stdout: "piped",
       stderr: "null",
