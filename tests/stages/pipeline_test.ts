@@ -180,3 +180,30 @@ async function waitForCheckpoint(trainScratch: string): Promise<string> {
   }
   throw new Error(`no checkpoint appeared under ${trainScratch}`);
 }
+
+Deno.test("--jobs 2 runs independent nodes side by side, one thread each, and writes the same artifacts as --jobs 1", async () => {
+  const sets = ["--set", "train.methods=[grpo,sent]"];
+  const one = await makeTestDir("jobs-1");
+  const two = await makeTestDir("jobs-2");
+  const a = await run(one, "reproduce", ...sets);
+  const b = await run(two, "reproduce", ...sets, "--jobs", "2");
+  assert.equal(a.code, 0, a.out);
+  assert.equal(b.code, 0, b.out);
+  assert.match(b.out, /jobs 2/);
+  for (const node of ["results", "train[method=grpo,seed=1]", "train[method=sent,seed=1]"]) {
+    assert.equal(await lockKey(one, node), await lockKey(two, node));
+  }
+  const file = (root: string, node: string, f: string) =>
+    artifactDir(root, node).then((dir) => sha256(`${dir}/${f}`));
+  assert.equal(
+    await file(two, "results", "results.json"),
+    await file(one, "results", "results.json"),
+  );
+  for (const method of ["grpo", "sent"]) {
+    const node = `train[method=${method},seed=1]`;
+    assert.equal(
+      await file(two, node, "policy/model.safetensors"),
+      await file(one, node, "policy/model.safetensors"),
+    );
+  }
+});
