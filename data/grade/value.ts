@@ -109,7 +109,9 @@ export function power(a: Value, b: Value): Value {
       return b.n < 0n ? rational(d, n) : rational(n, d);
     }
   }
-  if (a.exact && b.exact && b.d <= 16n && a.n >= 0n) {
+  // A fractional exponent p/q with a perfect q-th power: (a^(1/q))^p exactly. (q = 1 is the
+  // integer case above, too large to be exact, so it goes to floats.)
+  if (a.exact && b.exact && b.d > 1n && b.d <= 16n && a.n >= 0n) {
     const rn = exactRoot(a.n, Number(b.d));
     const rd = exactRoot(a.d, Number(b.d));
     if (rn !== null && rd !== null) return power(rational(rn, rd), rational(b.n));
