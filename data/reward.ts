@@ -17,7 +17,9 @@
  *   characters to look at. Use the dataset's own `extraction` (from `loadDataset`): the built-in
  *   task reads `#### N` (`TINY_AIME_EXTRACTION`); training on real models reads the last
  *   `Answer:` line, then the last `\boxed{}` (`REWARD_EXTRACTION`, the default here).
- * - `options.equal` is the grader; the default is `mathEqual` with `options.grade` passed on.
+ * - `options.mode` names the grader mode (`lenient` by default, `opencompass-v2` for the paper's
+ *   harness rules; data/grade/modes.ts); `options.grade` passes tolerances to it. A custom
+ *   `options.equal` wins over both.
  * - It returns `{ reward, answer, extraction }`: `reward` is exactly `1` or `-1`; `answer` is the
  *   extracted text (`null` when unparsable); `extraction` is the extractor's full outcome, so
  *   callers can count which extractor fired (`summarizeExtractions`).
@@ -43,7 +45,7 @@ import {
   type ExtractorConfig,
   REWARD_EXTRACTION,
 } from "./extract.ts";
-import { type GradeOptions, mathEqual } from "./grade/mod.ts";
+import { DEFAULT_GRADER_MODE, type GradeOptions, graderFor } from "./grade/mod.ts";
 
 /** Reward of a correct response. */
 export const CORRECT_REWARD = 1;
@@ -58,11 +60,13 @@ export interface RewardOptions {
    * `extraction`, e.g. `TINY_AIME_EXTRACTION` (`#### N`) for the built-in task.
    */
   extraction?: ExtractorConfig;
-  /** Tolerances and random-point count handed to the default grader `mathEqual`. */
+  /** Grader mode (`grader.mode`): `lenient` (default) or `opencompass-v2`. */
+  mode?: string;
+  /** Tolerances and random-point count handed to the mode's grader (`lenient` uses them). */
   grade?: GradeOptions;
   /**
-   * Grader deciding whether an extracted answer matches the gold answer. Default: `mathEqual`
-   * with `grade`. Must be pure and deterministic.
+   * Grader deciding whether an extracted answer matches the gold answer. Default: the grader of
+   * `mode` with `grade`. Must be pure and deterministic.
    */
   equal?: (prediction: string, gold: string) => boolean;
 }
@@ -84,7 +88,8 @@ export interface RewardResult {
  * @param gold Gold final answer.
  * @param options Extractor order, grader and grader options.
  * @returns Reward (±1), the extracted answer (null when unparsable) and the extraction outcome.
- * @throws Error naming an unknown extractor in `options.extraction.order`.
+ * @throws Error naming an unknown extractor in `options.extraction.order` or an unknown
+ *   `options.mode`.
  * @example
  * ```ts
  * import { reward } from "./reward.ts";
@@ -97,7 +102,7 @@ export function reward(response: string, gold: string, options: RewardOptions = 
   if (extraction.kind !== "answer") {
     return { reward: WRONG_REWARD, answer: null, extraction };
   }
-  const equal = options.equal ?? ((p: string, g: string) => mathEqual(p, g, options.grade));
+  const equal = options.equal ?? graderFor(options.mode ?? DEFAULT_GRADER_MODE, options.grade);
   const correct = equal(extraction.value, gold);
   return { reward: correct ? CORRECT_REWARD : WRONG_REWARD, answer: extraction.value, extraction };
 }

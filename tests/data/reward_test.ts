@@ -138,3 +138,13 @@ Deno.test("reward() rejects an unknown extractor name", () => {
     /unknown extractor "last_line"; expected one of boxed, answer_line/,
   );
 });
+
+Deno.test("reward() grades with the grader mode it is given, Answer: lines and \\boxed{} alike", () => {
+  for (const response of ["work...\nAnswer: 0.5", "so \\boxed{0.5}"]) {
+    assert.equal(reward(response, "\\frac{1}{2}").reward, 1, response);
+    assert.equal(reward(response, "\\frac{1}{2}", { mode: "lenient" }).reward, 1, response);
+    assert.equal(reward(response, "\\frac{1}{2}", { mode: "opencompass-v2" }).reward, -1, response);
+    assert.equal(reward(response, "0.5", { mode: "opencompass-v2" }).reward, 1, response);
+  }
+  assert.throws(() => reward("Answer: 1", "1", { mode: "strict" }), /unknown grader mode "strict"/);
+});
