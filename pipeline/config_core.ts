@@ -15,6 +15,7 @@
  * @module
  */
 
+import { DEFAULT_GRADER_MODE, GRADER_MODE_NAMES } from "../data/grade/modes.ts";
 import { REGISTRY } from "../data/registry.ts";
 import { SPLITS } from "../data/tiny_aime/mod.ts";
 import type { SchemaTable } from "./config_schema.ts";
@@ -72,6 +73,12 @@ export const CORE_SCHEMA: SchemaTable = {
     path: "read",
     default: ".sent/datasets",
     doc: "Folder of registered datasets, as written by `deno task fetch-data`.",
+  },
+  "data.verify": {
+    type: "boolean",
+    default: true,
+    doc: "Check each registered file's sha256 and row count against the registry before using " +
+      "it; false accepts other files under the registered names (test fixtures, an edited copy).",
   },
   "data.evalSets": {
     type: "enum[]",
@@ -440,6 +447,17 @@ export const CORE_SCHEMA: SchemaTable = {
     max: 4096,
     default: 128,
     doc: "Sequences generated per batch (a speed knob: results do not depend on it).",
+  },
+
+  // ── grader: when an extracted answer counts as the gold one (§8) ───────────────────────
+  "grader.mode": {
+    type: "enum",
+    values: GRADER_MODE_NAMES,
+    default: DEFAULT_GRADER_MODE,
+    doc: "Answer equivalence of every stage that grades (score, train, evaluate): lenient " +
+      "compares values (0.5 equals \\frac{1}{2}); opencompass-v2 applies the string rules of the " +
+      "paper's evaluation harness (§8), so its numbers compare with the paper's tables. " +
+      "Evaluation records the mode beside its numbers.",
   },
 
   // ── report: figures, tables and provenance ───────────────────────────────────────────────

@@ -27,6 +27,8 @@ export type DatasetConfig = {
     evalSets: string[];
     /** Folder of fetched datasets. */
     dir: string;
+    /** Check registered files' sha256 and row counts against the registry. */
+    verify: boolean;
     /** Difficulty knobs of the built-in task. */
     tinyAime: TinyAimeKnobs;
   };
@@ -52,7 +54,7 @@ export const dataset = defineStage<DatasetConfig>({
         size,
         knobs: data.tinyAime,
         dataDir: data.dir,
-        verify: true,
+        verify: data.verify,
       });
 
     // ── training problems ───────────────────────────────────────────────────────────────────
@@ -85,6 +87,7 @@ export const dataset = defineStage<DatasetConfig>({
     const summary = {
       train: { name: trainName, rows: trainRows.length, source: train.source, levels },
       eval: evalSummary,
+      verified: data.verify,
     };
     ctx.log.info(
       `train ${trainName}: ${trainRows.length} rows; eval: ` +
