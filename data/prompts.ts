@@ -27,6 +27,33 @@ export const BOXED_INSTRUCTION =
 export const ANSWER_LINE_INSTRUCTION =
   "Solve the problem step by step. Write the final answer alone on the last line, as `Answer: <answer>`.";
 
+/** The opening of every DAPO-Math-17k prompt: it asks for a last line `Answer: $Answer`. */
+export const DAPO_PREFIX = "Solve the following math problem step by step. The last line of your " +
+  "response should be of the form Answer: $Answer (without quotes) where $Answer is the answer " +
+  "to the problem.";
+
+/** The closing line of every DAPO-Math-17k prompt. */
+export const DAPO_SUFFIX = 'Remember to put your answer on its own line after "Answer:".';
+
+/**
+ * A problem in DAPO-Math-17k's training form: its opening, a blank line, the problem, a blank
+ * line, its closing. A problem that already starts with the opening (a DAPO-Math-17k row) is
+ * returned unchanged, so the form can be applied to any training set.
+ *
+ * @param problem Problem text, bare or already in DAPO form.
+ * @returns The DAPO-form prompt text.
+ * @example
+ * ```ts
+ * dapoPrompt("What is 1+1?").endsWith('after "Answer:".'); // true
+ * dapoPrompt(dapoPrompt("What is 1+1?")) === dapoPrompt("What is 1+1?"); // true
+ * ```
+ */
+export function dapoPrompt(problem: string): string {
+  return problem.startsWith(DAPO_PREFIX)
+    ? problem
+    : `${DAPO_PREFIX}\n\n${problem}\n\n${DAPO_SUFFIX}`;
+}
+
 /** A template: plain text (tiny policy, base models) or chat messages. */
 export type PromptTemplate =
   | { kind: "text"; description: string; render: (problem: string) => string }
@@ -59,6 +86,21 @@ export const PROMPT_TEMPLATES = {
     render: (
       problem: string,
     ) => [{ role: "user", content: `${ANSWER_LINE_INSTRUCTION}\n\n${problem}` }],
+  },
+  /**
+   * Training prompt for chat models in DAPO-Math-17k's form (asks for a last `Answer:` line,
+   * which the training reward reads); DAPO-Math-17k rows, already in that form, go in unchanged.
+   */
+  "dapo-chat": {
+    kind: "chat",
+    description: "chat models, training: DAPO-Math-17k's `Answer:` form (its rows unchanged)",
+    render: (problem: string) => [{ role: "user", content: dapoPrompt(problem) }],
+  },
+  /** The same for base models, as plain text followed by a newline. */
+  "dapo-base": {
+    kind: "text",
+    description: "base models, training: DAPO-Math-17k's `Answer:` form as plain text",
+    render: (problem: string) => `${dapoPrompt(problem)}\n`,
   },
   /** Rows whose problem text already carries its instruction (DAPO-Math-17k) go in unchanged. */
   "as-is-chat": {

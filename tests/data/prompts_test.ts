@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import {
   BOXED_INSTRUCTION,
+  DAPO_PREFIX,
+  DAPO_SUFFIX,
+  dapoPrompt,
   PROMPT_TEMPLATES,
   type PromptName,
   renderPrompt,
@@ -42,4 +45,13 @@ Deno.test("renderPrompt() lists the templates for an unknown name", () => {
     /unknown prompt template "nope"; expected one of tiny-aime/,
   );
   assert.ok(Object.values(PROMPT_TEMPLATES).every((t) => t.description.length > 0));
+});
+
+Deno.test("renderPrompt() puts training problems in DAPO-Math-17k's Answer: form, once", () => {
+  const [message] = renderPrompt("dapo-chat", "Find x.") as Array<{ content: string }>;
+  assert.equal(message.content, `${DAPO_PREFIX}\n\nFind x.\n\n${DAPO_SUFFIX}`);
+  assert.match(DAPO_PREFIX, /last line of your response should be of the form Answer: \$Answer/);
+  // A DAPO-Math-17k row already carries the form: it goes in as it is.
+  assert.equal(dapoPrompt(message.content), message.content);
+  assert.equal(renderPrompt("dapo-base", "Find x."), `${message.content}\n`);
 });
