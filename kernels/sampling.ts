@@ -66,6 +66,11 @@ export interface SamplingOptions {
   padId: number;
   /** End-of-sequence id: generation of a row stops after it. */
   eosId?: number;
+  /**
+   * More stop ids (a tokenizer's EOS ids, e.g. `<|im_end|>` and `<|endoftext|>`): generation of
+   * a row stops after any of them, as after `eosId`; the completion ends with finish `eos`.
+   */
+  eosIds?: readonly number[];
   /** Softmax temperature; 0 means greedy (argmax). Default 1. */
   temperature?: number;
   /** Nucleus sampling: keep the most likely tokens whose mass reaches topP. Default 1 (off). */
@@ -215,7 +220,7 @@ class Row {
     const { token, logprob } = sampleToken(logits, u, this.#options);
     this.tokens.push(token);
     this.logprobs.push(logprob);
-    if (token === this.#options.eosId) this.finish = "eos";
+    if (token === this.#options.eosId || this.#options.eosIds?.includes(token)) this.finish = "eos";
     else if (this.tokens.length >= this.limit) this.finish = "length";
   }
 

@@ -65,6 +65,24 @@ Deno.test("generate() with the Optimum-style cache gives the slot cache's comple
   await policy.release();
 });
 
+Deno.test("generate() stops at any id of eosIds, as at eosId, and the same stream runs on past others", async () => {
+  const policy = Policy.create(CONFIG, WEIGHTS);
+  const some = REQUESTS.slice(0, 24);
+  const open = await generate(policy, some, { ...OPTIONS, eosId: undefined });
+  const stops = [EOS, 5];
+  const both = await generate(policy, some, { ...OPTIONS, eosId: undefined, eosIds: stops });
+  const mixed = await generate(policy, some, { ...OPTIONS, eosIds: [5] });
+  for (const [i, c] of both.entries()) {
+    const cut = open[i].tokens.findIndex((t) => stops.includes(t));
+    // Each row is the unstopped row cut right after its first stop id.
+    assert.deepEqual(c.tokens, cut < 0 ? open[i].tokens : open[i].tokens.slice(0, cut + 1));
+    assert.equal(c.finish, cut < 0 ? open[i].finish : "eos");
+    assert.deepEqual(mixed[i].tokens, c.tokens);
+  }
+  assert.ok(both.some((c) => c.tokens.at(-1) === 5) && both.some((c) => c.tokens.at(-1) === EOS));
+  await policy.release();
+});
+
 Deno.test("generate() at temperature 0 is greedy and stops at maxNewTokens", async () => {
   const policy = Policy.create(CONFIG, WEIGHTS);
   const req = [{ prompt: [1, 5, 9], problem: 0, sample: 0 }];
