@@ -61,6 +61,11 @@ export interface ExportOptions {
   externalData?: boolean;
   /** Extra keys for `config.json` (token ids, …). */
   config?: Readonly<Record<string, unknown>>;
+  /**
+   * Write `config.json` beside the model (default true); false when the caller writes its own one
+   * level up, as in an HF model folder whose ONNX file lives in `onnx/`.
+   */
+  writeConfig?: boolean;
 }
 
 /** What {@link exportDecoder} wrote. */
@@ -76,13 +81,13 @@ export interface ExportedDecoder {
 }
 
 /**
- * Write the decoder as `dir/model.onnx` (plus `model.onnx_data` for large weights) and
- * `dir/config.json`.
+ * Write the decoder as `dir/model.onnx` (plus `model.onnx_data` for large weights) and, unless
+ * told not to, `dir/config.json`.
  *
  * @param config The architecture.
  * @param weights Float32 weights by HF name.
  * @param dir Output directory (created if needed).
- * @param options External data and extra config keys.
+ * @param options External data, extra config keys, whether to write `config.json`.
  * @returns The files written and the model's input and output names.
  */
 export async function exportDecoder(
@@ -147,8 +152,10 @@ export async function exportDecoder(
   } finally {
     model.close();
   }
-  const hf = qwen2ConfigToHF(config, options.config ?? {});
-  await Deno.writeTextFile(join(dir, EXPORT_FILES.config), JSON.stringify(hf, null, 2) + "\n");
+  if (options.writeConfig ?? true) {
+    const hf = qwen2ConfigToHF(config, options.config ?? {});
+    await Deno.writeTextFile(join(dir, EXPORT_FILES.config), JSON.stringify(hf, null, 2) + "\n");
+  }
   return {
     model: modelPath,
     data: external ? dataPath : undefined,

@@ -42,7 +42,8 @@ import { parameterShapes } from "../kernels/transformer.ts";
 import { groupAdvantages, zeroVarianceGroups } from "./_rl/advantage.ts";
 import type { TrainingPlan } from "./_rl/plan.ts";
 import type { TrainingMethod } from "./_methods.ts";
-import { loadStagePolicy, type StagePolicy, writePolicyDescriptor } from "./_policy_io.ts";
+import { loadStagePolicy, POLICY_DIR, type StagePolicy } from "./_policy_io.ts";
+import { writeHfModelFolder } from "./_export.ts";
 import { methodLossOptions, policyLossStep } from "./_loss_config.ts";
 import type { TrainConfig } from "./train.ts";
 
@@ -420,20 +421,27 @@ export class GrpoRun {
   }
 
   /**
-   * Save the final policy (HF layout plus the base's descriptor) and free every session.
+   * Save the final policy as a complete HF model folder (stages/_export.ts) with the base's
+   * descriptor and tokenizer, and free every session.
    *
    * @param dir Destination folder.
    * @returns Summary values for the manifest.
    */
   async finish(dir: string): Promise<Record<string, unknown>> {
-    await this.#pt.policy.save(dir);
-    await writePolicyDescriptor(dir, this.#bundle.descriptor);
+    await writeHfModelFolder(dir, {
+      policy: this.#pt.policy,
+      tokenizer: this.#bundle.tokenizer,
+      descriptor: this.#bundle.descriptor,
+      tokenizerDir: this.#ctx.input("base").path(POLICY_DIR),
+    });
     const summary = {
       method: String(this.#ctx.params.method),
       seed: this.#o.seed,
       steps: this.#o.plan.totalSteps,
       stages: this.#o.plan.stages.length,
       updates: this.#pt.trainer.updates,
+      // Whether the trainer's parameters and moments lived on the device (webgpu) between runs.
+      resident: this.#pt.trainer.resident,
       secondsThisAttempt: Math.round(this.#seconds * 10) / 10,
     };
     await this.#pt.release();

@@ -10,7 +10,11 @@
  *   which answer extraction go with the weights. For the character tokenizer of the built-in
  *   task it also holds the alphabet, so the tokenizer is rebuilt from the artifact alone;
  * - for an imported checkpoint, its tokenizer files (`tokenizer.json`, `tokenizer_config.json`,
- *   …), read with the Hugging Face tokenizer.
+ *   …), read with the Hugging Face tokenizer;
+ * - for a policy this pipeline trained (the warm-up's, and every `train` artifact's), a complete
+ *   HF model folder written by `writeHfModelFolder` (stages/_export.ts): also the tokenizer files
+ *   (the character tokenizer's built as `tokenizer.json`), `generation_config.json`,
+ *   `onnx/model.onnx` and `genai_config.json`, so other tools open it as it is.
  *
  * @example
  * ```ts ignore

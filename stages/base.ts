@@ -108,9 +108,8 @@ async function warmUp(ctx: StageContext<BaseConfig>): Promise<void> {
   const { initWeights, Policy } = await import("../kernels/policy.ts");
   const { parameterCount } = await import("../kernels/transformer.ts");
   const { policyConfigFromKeys, runWarmup } = await import("./_sft.ts");
-  const { charPolicyDescriptor, POLICY_DIR, writePolicyDescriptor } = await import(
-    "./_policy_io.ts"
-  );
+  const { charPolicyDescriptor, POLICY_DIR } = await import("./_policy_io.ts");
+  const { writeHfModelFolder } = await import("./_export.ts");
   const model = ctx.config.base.model!;
   const warmup = ctx.config.base.warmup!;
   const task = ctx.config.data!.task;
@@ -163,17 +162,12 @@ async function warmUp(ctx: StageContext<BaseConfig>): Promise<void> {
   bar.done();
 
   // ── artifact ──────────────────────────────────────────────────────────────────────────────
+  // A complete HF model folder (weights, tokenizer files, ONNX decoder): stages/_export.ts.
   const dir = `${ctx.outDir}/${POLICY_DIR}`;
   const policy = Policy.create(config, result.weights);
-  await policy.save(dir, {
-    config: {
-      bos_token_id: tokenizer.bosId,
-      eos_token_id: tokenizer.eosId,
-      pad_token_id: tokenizer.padId,
-    },
-  });
+  const descriptor = charPolicyDescriptor(tokenizer);
+  await writeHfModelFolder(dir, { policy, tokenizer, descriptor });
   await policy.release();
-  await writePolicyDescriptor(dir, charPolicyDescriptor(tokenizer));
   await writeSummary(ctx, {
     kind: "sft",
     params,
