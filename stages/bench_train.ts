@@ -12,14 +12,16 @@
  * medians over the steps that do not start a curriculum bucket (a bucket's first step compiles
  * the new trainer's and policies' programs and warms up their sessions).
  *
- * Then, in the same process, the machine's references:
+ * The machine's references run in the same process on the base policy, half of their rounds
+ * before the train stage and half after it (so a load that drifts during the run weighs on both
+ * sides alike), each reported as the median over all rounds:
  * - the engine's plain train step: `policyTrainStep(config, nextTokenLoss)` run by
  *   `Trainer.step` on micro-batches shaped exactly as the loop's (a step's worth of rollouts
- *   sampled from the trained policy, split into mini- and micro-batches and each cut to its
+ *   sampled from the base policy, split into mini- and micro-batches and each cut to its
  *   longest row, as the loop does), warmed up, tokens counted as the loop counts them (prompt +
  *   response tokens, padding excluded);
- * - plain `generate` on the trained policy with the loop's sampling options and batch size,
- *   warmed up, response tokens per second as the loop counts them.
+ * - plain `generate` with the loop's sampling options and batch size, warmed up, response
+ *   tokens per second as the loop counts them.
  *
  * Figures: `train.rollout_tokens_s` and `train.update_tokens_s` (reference and ratio: the
  * machine's own rate), `train.update_vs_engine` (target ≥ 0.8), the shares of a step
@@ -31,8 +33,7 @@
  * accumulate and apply; other is the metrics row. Checkpoints are written after a step's row
  * is logged, outside every step's time.
  *
- * The loop and its references run one after the other, so on a shared machine the ratios move
- * with the load of the moment (measured on the 2-core machine at load 3–6: the same update ran
+ * Even so, on a shared machine the ratios move with the load of the moment (measured on the 2-core machine at load 3–6: the same update ran
  * at 400–1,800 ms wall for the same ~450 ms of CPU time); run it when the machine is quiet.
  *
  * @example
@@ -56,7 +57,7 @@ import { type Rollout, rolloutBatch, rowRanges, sliceRows } from "../kernels/rol
 import { generate, type SampleRequest, type SamplingOptions } from "../kernels/sampling.ts";
 import { type Device, HostTensor } from "../kernels/session.ts";
 import { nextTokenLoss } from "../kernels/transformer.ts";
-import { loadStagePolicy, POLICY_DIR, type StagePolicy } from "./_policy_io.ts";
+import { loadStagePolicy, type StagePolicy } from "./_policy_io.ts";
 import { stages } from "./mod.ts";
 import type { TrainConfig } from "./train.ts";
 
@@ -70,7 +71,7 @@ export interface TrainBenchOptions {
   store?: string;
   /** Base warm-up steps; default {@link WARMUP_STEPS}, `null` keeps the preset's. */
   warmupSteps?: number | null;
-  /** Timed rounds of each reference. */
+  /** Timed rounds of each reference, half before the run and half after; default 6. */
   rounds?: number;
   /** Where the stage's summary lines go; default stderr (stdout carries the report). */
   log?: (text: string) => void;
@@ -158,37 +159,36 @@ export function loopFigures(rows: readonly StepRow[]): LoopFigures {
   };
 }
 
-/** The run's artifacts the references need. */
-interface RunArtifacts {
-  train: string;
-  base: string;
-  dataset: string;
+/** How the benchmark calls the CLI. */
+interface RunSpec {
+  preset: string;
+  sets: readonly string[];
+  store: string;
+  log: (text: string) => void;
 }
 
-/** Run the train stage in this process and find its artifacts through the lock file. */
-async function runTrainStage(
-  preset: string,
-  sets: readonly string[],
-  store: string,
-  log: (text: string) => void,
-): Promise<RunArtifacts> {
-  const argv = ["stage", "train", "--force", "--preset", preset, "--store", store];
-  for (const s of sets) argv.push("--set", s);
-  const code = await main(argv, { stages, stdout: log, stderr: log });
+/**
+ * Run one stage's nodes (and what they need) in this process, then find the named nodes'
+ * artifact folders through the lock file.
+ */
+async function runStage(
+  spec: RunSpec,
+  stage: string,
+  flags: readonly string[],
+  nodes: readonly string[],
+): Promise<string[]> {
+  const argv = ["stage", stage, ...flags, "--preset", spec.preset, "--store", spec.store];
+  for (const s of spec.sets) argv.push("--set", s);
+  const code = await main(argv, { stages, stdout: spec.log, stderr: spec.log });
   if (code !== 0) throw new Error(`sent ${argv.join(" ")} exited with ${code}`);
-  const paths = statePaths(Deno.cwd(), store);
+  const paths = statePaths(Deno.cwd(), spec.store);
   const lock = await readLockFile(paths.lockFile);
   const artifacts = new ArtifactStore(paths.store);
-  const dir = (node: string) => {
+  return nodes.map((node) => {
     const entry = lock?.nodes[node];
     if (!entry) throw new Error(`${paths.lockFile} has no node ${node}`);
     return artifacts.artifactDir(node.split("[")[0], entry.key);
-  };
-  return {
-    train: dir(`train[method=${METHOD},seed=${SEED}]`),
-    base: dir("base"),
-    dataset: dir("dataset"),
-  };
+  });
 }
 
 async function readRows(path: string): Promise<StepRow[]> {
@@ -262,28 +262,33 @@ function stepRequests(
   );
 }
 
-/** The machine's references, measured on the trained policy. */
-interface References {
-  /** Plain `generate`: response tokens per second. */
-  generateTokensPerS: number;
-  /** Plain `Trainer.step` with the next-token loss: tokens per second. */
-  engineTokensPerS: number;
-  /** Shapes of the micro-batches it ran, `rows×length`. */
+/** The machine's references, warmed up and ready to time. */
+interface ReferenceRig {
+  /** Shapes of the micro-batches the engine reference runs, `rows×length`. */
   shapes: string[];
+  /**
+   * One timed round of each reference.
+   * @param r Round number (fresh sampling requests per round).
+   * @returns Plain `generate` response tokens/s and plain `Trainer.step` tokens/s.
+   */
+  round(r: number): Promise<{ generate: number; engine: number }>;
+  /** Free every session. */
+  release(): Promise<void>;
 }
 
-async function measureReferences(
-  run: RunArtifacts,
+/**
+ * Set up both references on the base policy: one untimed step's worth of sampling, whose
+ * rollouts become the engine reference's micro-batches (split and cut as the loop does), and
+ * untimed train steps on each of them.
+ */
+async function openReferences(
+  dirs: { base: string; dataset: string },
   config: TrainConfig,
   device: { device: Device; threads: number },
-  rounds: number,
-): Promise<References> {
+): Promise<ReferenceRig> {
   const t = config.train;
-  const bundle = await loadStagePolicy(run.base, {
-    ...device,
-    weightsDir: `${run.train}/${POLICY_DIR}`,
-  });
-  const rows = (await Deno.readTextFile(`${run.dataset}/train.jsonl`)).trim().split("\n")
+  const bundle = await loadStagePolicy(dirs.base, device);
+  const rows = (await Deno.readTextFile(`${dirs.dataset}/train.jsonl`)).trim().split("\n")
     .map((line) => JSON.parse(line) as ProblemRow);
   const sampling: SamplingOptions = {
     seed: "bench/train",
@@ -294,20 +299,8 @@ async function measureReferences(
     topP: t.topP,
     batchSize: t.batchSize,
   };
-  // plain generate: one untimed step's worth, then `rounds` timed ones (fresh requests each)
-  let requests = stepRequests(bundle, rows, t, 0);
-  let completions = await generate(bundle.policy, requests, sampling);
-  const generateRates: number[] = [];
-  for (let r = 1; r <= rounds; r++) {
-    const timedRequests = stepRequests(bundle, rows, t, r);
-    const t0 = performance.now();
-    const timed = await generate(bundle.policy, timedRequests, sampling);
-    const seconds = (performance.now() - t0) / 1000;
-    generateRates.push(timed.reduce((n, c) => n + c.tokens.length, 0) / seconds);
-    [requests, completions] = [timedRequests, timed];
-  }
-
-  // plain train step on the loop's micro-batch shapes
+  const requests = stepRequests(bundle, rows, t, -1);
+  const completions = await generate(bundle.policy, requests, sampling);
   const rollout = rolloutBatch(requests.map((r) => r.prompt), completions.map((c) => c.tokens), {
     padId: bundle.tokenizer.padId,
   });
@@ -326,20 +319,37 @@ async function measureReferences(
   for (let i = 0; i < WARMUP_RUNS; i++) {
     for (const m of micros) await trainer.step(m.feeds, { lr: t.lr });
   }
-  const engineRates: number[] = [];
-  for (let r = 0; r < Math.max(rounds, 3); r++) {
-    const t0 = performance.now();
-    for (const m of micros) await trainer.step(m.feeds, { lr: t.lr });
-    const seconds = (performance.now() - t0) / 1000;
-    engineRates.push(micros.reduce((n, m) => n + m.tokens, 0) / seconds);
-  }
-  await trainer.release();
-  await bundle.policy.release();
+  const tokens = micros.reduce((n, m) => n + m.tokens, 0);
   return {
-    generateTokensPerS: median(generateRates),
-    engineTokensPerS: median(engineRates),
     shapes: micros.map((m) => m.shape),
+    async round(r) {
+      let t0 = performance.now();
+      const sampled = await generate(bundle.policy, stepRequests(bundle, rows, t, r), sampling);
+      const generateSeconds = (performance.now() - t0) / 1000;
+      t0 = performance.now();
+      for (const m of micros) await trainer.step(m.feeds, { lr: t.lr });
+      const engineSeconds = (performance.now() - t0) / 1000;
+      return {
+        generate: sampled.reduce((n, c) => n + c.tokens.length, 0) / generateSeconds,
+        engine: tokens / engineSeconds,
+      };
+    },
+    async release() {
+      await trainer.release();
+      await bundle.policy.release();
+    },
   };
+}
+
+/** Timed rounds of both references. */
+async function timeRounds(rig: ReferenceRig, first: number, rounds: number) {
+  const out = { generate: [] as number[], engine: [] as number[] };
+  for (let r = first; r < first + rounds; r++) {
+    const { generate, engine } = await rig.round(r);
+    out.generate.push(generate);
+    out.engine.push(engine);
+  }
+  return out;
 }
 
 /**
@@ -359,15 +369,33 @@ export async function benchTrain(o: TrainBenchOptions): Promise<BenchResult[]> {
   const config = resolved.values as unknown as TrainConfig & {
     runtime: { device: Device; threads: number };
   };
-  const run = await runTrainStage(preset, sets, store, log);
-  const loop = loopFigures(await readRows(`${run.train}/metrics.jsonl`));
   const device = {
     device: config.runtime.device,
     threads: config.runtime.threads || navigator.hardwareConcurrency,
   };
-  const ref = await measureReferences(run, config, device, o.rounds ?? 5);
+  const spec: RunSpec = { preset, sets, store, log };
+  const rounds = o.rounds ?? 6;
+  // The references run on the base policy around the loop, half before and half after, so a
+  // load that drifts during the run weighs on both sides alike.
+  const [baseDir, datasetDir] = await runStage(spec, "curriculum", [], ["base", "dataset"]);
+  const rig = await openReferences({ base: baseDir, dataset: datasetDir }, config, device);
+  const before = await timeRounds(rig, 0, Math.ceil(rounds / 2));
+  const [trainDir] = await runStage(spec, "train", ["--force"], [
+    `train[method=${METHOD},seed=${SEED}]`,
+  ]);
+  const after = await timeRounds(rig, rounds, Math.max(1, Math.floor(rounds / 2)));
+  await rig.release();
+  const loop = loopFigures(await readRows(`${trainDir}/metrics.jsonl`));
+  const ref = {
+    generateTokensPerS: median([...before.generate, ...after.generate]),
+    engineTokensPerS: median([...before.engine, ...after.engine]),
+  };
   log(
-    `bench train: ${loop.steps} steps measured; reference micro-batches ${ref.shapes.join(", ")}`,
+    `bench train: ${loop.steps} steps measured; engine reference on ${rig.shapes.join(", ")}: ${
+      round(median(before.engine), 0)
+    } tokens/s before the run, ${round(median(after.engine), 0)} after; generate ${
+      round(median(before.generate), 0)
+    } before, ${round(median(after.generate), 0)} after`,
   );
   const vsEngine = loop.updateTokensPerS / ref.engineTokensPerS;
   const s = loop.shares;
@@ -410,7 +438,7 @@ export async function benchTrain(o: TrainBenchOptions): Promise<BenchResult[]> {
  * @returns The figures (see the module doc).
  */
 export function run(opts: { quick: boolean }): Promise<BenchResult[]> {
-  return benchTrain({ steps: opts.quick ? 4 : 12, rounds: opts.quick ? 3 : 5 });
+  return benchTrain({ steps: opts.quick ? 4 : 12, rounds: opts.quick ? 2 : 6 });
 }
 
 function count(a: ArrayLike<number>): number {
