@@ -2,9 +2,9 @@
  * Stage `score`: the semantic entropy of every training problem under the base policy.
  *
  * For each problem, sample M responses with the rollout settings (`score.samples`,
- * `score.temperature`, `score.topP`, `score.maxTokens`), extract each final answer with the
- * reward's extractor, cluster the answers by grader equality (every unparsable answer in one
- * cluster) and take the discrete semantic entropy SE = −Σ p_k ln p_k over cluster shares, in
+ * `score.temperature`, `score.topP`, `score.maxTokens`) from the training prompt (the form RL
+ * will train on), extract each final answer with the training reward's extractor, cluster the
+ * answers by equality under `grader.mode` (every unparsable answer in one cluster) and take the discrete semantic entropy SE = −Σ p_k ln p_k over cluster shares, in
  * nats. SE measures disagreement, not correctness: a problem answered wrongly but consistently
  * has SE = 0.
  *
@@ -22,7 +22,7 @@
 import { defineStage } from "../pipeline/stage.ts";
 import type { ProblemRow } from "../data/rows.ts";
 import { reward, type RewardOptions } from "../data/reward.ts";
-import { mathEqual } from "../data/grade/equal.ts";
+import { DEFAULT_GRADER_MODE, graderFor } from "../data/grade/modes.ts";
 import { semanticEntropy } from "./_rl/semantic_entropy.ts";
 
 /** The config slice this stage reads. */
@@ -41,6 +41,8 @@ export type ScoreConfig = {
     /** Requests per generation batch. */
     batchSize: number;
   };
+  /** Answer equivalence (data/grade/modes.ts), for the reward and for clustering. */
+  grader: { mode: string };
 };
 
 /** Bins of the SE histogram, in nats (ln 8 ≈ 2.08 is the maximum for M = 8). */
@@ -53,7 +55,7 @@ export const score = defineStage<ScoreConfig>({
   module: import.meta.url,
   doc: "Semantic entropy of each training problem: M sampled answers clustered by the grader.",
   upstream: ["dataset", "base"],
-  configKeys: ["score"],
+  configKeys: ["score", "grader"],
   engine: true,
   async run(ctx) {
     const { loadStagePolicy } = await import("./_policy_io.ts");
@@ -64,9 +66,12 @@ export const score = defineStage<ScoreConfig>({
     // ── setup ───────────────────────────────────────────────────────────────────────────────
     const rows = (await ctx.input("dataset").readText("train.jsonl")).trim().split("\n")
       .map((line) => JSON.parse(line) as ProblemRow);
+    // Training problems are scored as they will be trained on: the training prompt and reward.
     const bundle = await loadStagePolicy(ctx.input("base"), {
       device: ctx.device,
       threads: ctx.threads,
+      use: "train",
+      grader: ctx.config.grader.mode,
     });
     const requests = rows.flatMap((row) => {
       const prompt = bundle.promptIds(row.problem);
@@ -81,6 +86,7 @@ export const score = defineStage<ScoreConfig>({
       maxNewTokens: s.maxTokens,
       padId: bundle.tokenizer.padId,
       eosId: bundle.tokenizer.eosId,
+      eosIds: bundle.stopIds,
       temperature: s.temperature,
       topP: s.topP,
       batchSize: s.batchSize,
@@ -142,6 +148,7 @@ export const score = defineStage<ScoreConfig>({
       maxTokens: s.maxTokens,
       unit: "nats",
       clustering: "grader equality of extracted answers; unparsable answers form one cluster",
+      grader: ctx.config.grader.mode,
       meanSemanticEntropy: round(mean(records.map((r) => r.semanticEntropy))),
       zeroEntropyShare: round(
         records.filter((r) => r.semanticEntropy === 0).length / records.length,
@@ -177,7 +184,7 @@ export const score = defineStage<ScoreConfig>({
 
 /** Per-response extras of {@link scoreRecord}. */
 export interface ScoreRecordOptions {
-  /** How answers are extracted (the reward's extractor). */
+  /** How answers are extracted and graded (the reward's extractor and grader mode). */
   reward: RewardOptions;
   /** Mean token entropy of each response (nats). */
   tokenEntropies?: readonly number[];
@@ -213,7 +220,9 @@ export function scoreRecord(
   options: ScoreRecordOptions,
 ) {
   const graded = responses.map((text) => reward(text, row.answer, options.reward));
-  const se = semanticEntropy(graded.map((g) => g.answer), (a, b) => mathEqual(a, b));
+  const r = options.reward;
+  const equal = r.equal ?? graderFor(r.mode ?? DEFAULT_GRADER_MODE, r.grade);
+  const se = semanticEntropy(graded.map((g) => g.answer), equal);
   const M = responses.length;
   const entropies = options.tokenEntropies ?? [];
   return {
