@@ -16,6 +16,19 @@
  *   (the character tokenizer's built as `tokenizer.json`), `generation_config.json`,
  *   `onnx/model.onnx` and `genai_config.json`, so other tools open it as it is.
  *
+ * Two uses, two prompts: `use: "eval"` (evaluation) renders the evaluation prompt and reads the
+ * answer from `\boxed{}`; `use: "train"` (semantic-entropy scoring and RL) renders the training
+ * prompt, which for an imported checkpoint is DAPO-Math-17k's form asking for a last line
+ * `Answer: …`, and its reward reads that line or, failing it, the last `\boxed{}`. The built-in
+ * task has one prompt and one extraction for both.
+ *
+ * Prompts of an imported checkpoint are what the SENT paper's evaluation harness feeds its
+ * engine: the chat template's text with the generation prompt appended and a leading BOS text
+ * removed, then encoded, with the BOS id put back in front only when the tokenizer's own
+ * encoding adds one (its `tokenizer.json` post-processor does), so the model sees one BOS or
+ * none, never two. Generation stops at any of the tokenizer's EOS ids (`eos_token` and
+ * `generation_config.json`'s `eos_token_id`), and responses are decoded without special tokens.
+ *
  * @example
  * ```ts ignore
  * import { loadStagePolicy } from "./_policy_io.ts";
@@ -27,7 +40,12 @@
  * @module
  */
 
-import { BOXED_EXTRACTION, type ExtractorConfig, TINY_AIME_EXTRACTION } from "../data/extract.ts";
+import {
+  BOXED_EXTRACTION,
+  type ExtractorConfig,
+  REWARD_EXTRACTION,
+  TINY_AIME_EXTRACTION,
+} from "../data/extract.ts";
 import { PROMPT_TEMPLATES, type PromptName } from "../data/prompts.ts";
 import type { RewardOptions } from "../data/reward.ts";
 import type { Tokenizer } from "../data/tokenizer.ts";
@@ -58,15 +76,27 @@ export type TokenizerSpec =
     kind: "hf";
   };
 
-/** Content of `sent_policy.json`. */
-export interface PolicyDescriptor {
-  format: typeof DESCRIPTOR_FORMAT;
-  tokenizer: TokenizerSpec;
+/** A prompt template and the answer extraction that goes with it. */
+export interface PromptUse {
   /** Prompt template (`PROMPT_TEMPLATES` of data/prompts.ts) applied to every problem. */
   prompt: PromptName;
   /** How the final answer is read from a response. */
   extraction: ExtractorConfig;
 }
+
+/** Content of `sent_policy.json`. */
+export interface PolicyDescriptor extends PromptUse {
+  format: typeof DESCRIPTOR_FORMAT;
+  tokenizer: TokenizerSpec;
+  /**
+   * Prompt and extraction of training (scoring and RL) when they differ from the evaluation's
+   * (`prompt`, `extraction`); absent: the same for both.
+   */
+  train?: PromptUse;
+}
+
+/** What a policy is loaded for: evaluation, or training (semantic-entropy scoring and RL). */
+export type PolicyUse = "eval" | "train";
 
 /** What {@link loadStagePolicy} returns. */
 export interface StagePolicy {
@@ -81,9 +111,14 @@ export interface StagePolicy {
    * text template when the tokenizer has one; a chat template writes its own special tokens).
    */
   promptIds(problem: string): number[];
-  /** Text of generated ids, special tokens dropped, cut at the first EOS. */
+  /**
+   * Text of generated ids, special tokens dropped, cut at the first EOS id. Ids the model has but
+   * the tokenizer does not (a padded embedding) have no text and are dropped.
+   */
   responseText(tokens: ArrayLike<number>): string;
-  /** Options for `reward()` (data/reward.ts): the descriptor's extraction. */
+  /** Ids that end generation: pass them to `generate` as `eosIds`. */
+  stopIds: readonly number[];
+  /** Options for `reward()` (data/reward.ts): the use's extraction and the grader mode. */
   reward: RewardOptions;
 }
 
@@ -94,6 +129,10 @@ export interface LoadStagePolicyOptions extends PolicyOptions {
    * extraction still come from the base artifact.
    */
   weightsDir?: string;
+  /** Which prompt and extraction: `eval` (default) or `train`. */
+  use?: PolicyUse;
+  /** Grader mode of the reward (`grader.mode`; default lenient). */
+  grader?: string;
 }
 
 /**
@@ -112,11 +151,13 @@ export function charPolicyDescriptor(tokenizer: CharTokenizer): PolicyDescriptor
 }
 
 /**
- * The descriptor of an imported HF checkpoint: chat models get the `\boxed{}` chat prompt, base
- * models (no chat template) the plain-text `\boxed{}` frame; both are read with `\boxed{}`.
+ * The descriptor of an imported HF checkpoint. Evaluation: chat models get the paper's `\boxed{}`
+ * chat prompt, base models (no chat template) the plain-text `\boxed{}` frame, both read with
+ * `\boxed{}`. Training: DAPO-Math-17k's `Answer:` form (chat or plain text), read from the last
+ * `Answer:` line, else the last `\boxed{}`.
  *
  * @param hasChatTemplate Whether the tokenizer files carry a chat template.
- * @returns HF tokenizer, a boxed prompt, boxed extraction.
+ * @returns HF tokenizer, the evaluation and the training prompt with their extractions.
  */
 export function hfPolicyDescriptor(hasChatTemplate: boolean): PolicyDescriptor {
   return {
@@ -124,7 +165,22 @@ export function hfPolicyDescriptor(hasChatTemplate: boolean): PolicyDescriptor {
     tokenizer: { kind: "hf" },
     prompt: hasChatTemplate ? "qwen-boxed-chat" : "boxed-base",
     extraction: BOXED_EXTRACTION,
+    train: { prompt: hasChatTemplate ? "dapo-chat" : "dapo-base", extraction: REWARD_EXTRACTION },
   };
+}
+
+/**
+ * The prompt and extraction of a use.
+ *
+ * @param descriptor A policy descriptor.
+ * @param use `eval` or `train`.
+ * @returns The use's template and extraction (training falls back to evaluation's).
+ */
+export function promptUse(descriptor: PolicyDescriptor, use: PolicyUse): PromptUse {
+  const { prompt, extraction } = use === "train" && descriptor.train
+    ? descriptor.train
+    : descriptor;
+  return { prompt, extraction };
 }
 
 /**
@@ -163,12 +219,19 @@ export async function readPolicyDescriptor(dir: string): Promise<PolicyDescripto
   if (d?.format !== DESCRIPTOR_FORMAT) {
     throw bad(`format is ${JSON.stringify(d?.format)}; expected "${DESCRIPTOR_FORMAT}"`);
   }
-  if (!(typeof d.prompt === "string" && d.prompt in PROMPT_TEMPLATES)) {
-    throw bad(
-      `prompt is ${JSON.stringify(d.prompt)}; expected one of ${
-        Object.keys(PROMPT_TEMPLATES).join(", ")
-      }`,
-    );
+  const uses: [string, Partial<PromptUse> | undefined][] = [["", d], ["train.", d.train]];
+  for (const [where, use] of uses) {
+    if (use === undefined && where !== "") continue;
+    if (!(typeof use?.prompt === "string" && Object.hasOwn(PROMPT_TEMPLATES, use.prompt))) {
+      throw bad(
+        `${where}prompt is ${JSON.stringify(use?.prompt)}; expected one of ${
+          Object.keys(PROMPT_TEMPLATES).join(", ")
+        }`,
+      );
+    }
+    if (!Array.isArray(use.extraction?.order)) {
+      throw bad(`${where}extraction.order is missing; expected a list of extractor names`);
+    }
   }
   const kind = d.tokenizer?.kind;
   if (kind !== "char" && kind !== "hf") {
@@ -176,9 +239,6 @@ export async function readPolicyDescriptor(dir: string): Promise<PolicyDescripto
   }
   if (kind === "char" && typeof (d.tokenizer as { alphabet?: unknown }).alphabet !== "string") {
     throw bad("tokenizer.alphabet is missing; expected the characters in id order");
-  }
-  if (!Array.isArray(d.extraction?.order)) {
-    throw bad("extraction.order is missing; expected a list of extractor names");
   }
   return d as PolicyDescriptor;
 }
@@ -205,15 +265,34 @@ export function loadPolicyTokenizer(dir: string, spec: TokenizerSpec): Promise<T
   return (TOKENIZERS[spec.kind] as (d: string, s: TokenizerSpec) => Promise<Tokenizer>)(dir, spec);
 }
 
+/** Options of {@link promptIdsOf}. */
+export interface PromptIdsOptions {
+  /**
+   * Whether the tokenizer's own encoding puts a BOS in front (its post-processor does). A chat
+   * prompt's leading BOS text is removed and the BOS id put back only when this is true. Default
+   * true: the template's BOS is kept as one id.
+   */
+  addsBos?: boolean;
+}
+
 /**
- * Prompt ids of a problem under a template.
+ * Prompt ids of a problem under a template. Text templates: the text, with the BOS id in front
+ * when the tokenizer has one. Chat templates: the model's chat template with the generation
+ * prompt, a leading BOS text removed, encoded, and the BOS id in front when `addsBos`.
  *
  * @param tokenizer The tokenizer.
  * @param template Template name.
  * @param problem Problem text.
+ * @param options Whether the tokenizer adds a BOS of its own.
  * @returns Token ids.
+ * @throws Error when a chat template is asked of a tokenizer without one.
  */
-export function promptIdsOf(tokenizer: Tokenizer, template: PromptName, problem: string): number[] {
+export function promptIdsOf(
+  tokenizer: Tokenizer,
+  template: PromptName,
+  problem: string,
+  options: PromptIdsOptions = {},
+): number[] {
   const t = PROMPT_TEMPLATES[template];
   if (t.kind === "text") {
     return tokenizer.encode(t.render(problem), { bos: tokenizer.bosId !== null });
@@ -224,15 +303,56 @@ export function promptIdsOf(tokenizer: Tokenizer, template: PromptName, problem:
       `prompt template "${template}" is a chat template; the policy's tokenizer has none`,
     );
   }
-  return tokenizer.encode(hf.applyChatTemplate(t.render(problem)));
+  const text = hf.applyChatTemplate(t.render(problem));
+  const bos = hf.specialTokens?.bos ?? null;
+  if (bos === null || bos === "" || !text.startsWith(bos)) return tokenizer.encode(text);
+  const rest = tokenizer.encode(text.slice(bos.length));
+  return (options.addsBos ?? true) && tokenizer.bosId !== null ? [tokenizer.bosId, ...rest] : rest;
+}
+
+/**
+ * Whether a `tokenizer.json` adds a BOS token when it encodes with special tokens, as
+ * `transformers` and vLLM encode a prompt: its post-processor (alone or inside a `Sequence`) is
+ * a template whose single-sequence form starts with that token.
+ *
+ * @param tokenizerJson Parsed `tokenizer.json`.
+ * @param bos The BOS token text, or null when the tokenizer has none.
+ * @returns True when a BOS is added.
+ * @example
+ * ```ts
+ * const json = { post_processor: { type: "TemplateProcessing",
+ *   single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }] } };
+ * tokenizerAddsBos(json, "<s>"); // true
+ * tokenizerAddsBos({ post_processor: { type: "ByteLevel" } }, "<s>"); // false
+ * ```
+ */
+export function tokenizerAddsBos(tokenizerJson: unknown, bos: string | null): boolean {
+  if (bos === null) return false;
+  type Processor = {
+    type?: string;
+    processors?: Processor[];
+    single?: { SpecialToken?: { id?: string } }[];
+  };
+  const adds = (p: Processor | null | undefined): boolean =>
+    p?.type === "Sequence"
+      ? (p.processors ?? []).some(adds)
+      : p?.type === "TemplateProcessing" && p.single?.[0]?.SpecialToken?.id === bos;
+  return adds((tokenizerJson as { post_processor?: Processor } | null)?.post_processor);
+}
+
+/** Whether the tokenizer of a policy folder adds a BOS of its own (only HF tokenizers may). */
+async function addsBosIn(dir: string, spec: TokenizerSpec, tokenizer: Tokenizer): Promise<boolean> {
+  if (spec.kind !== "hf") return false;
+  const json = JSON.parse(await Deno.readTextFile(`${dir}/tokenizer.json`));
+  return tokenizerAddsBos(json, (tokenizer as HfTokenizer).specialTokens.bos);
 }
 
 /**
  * Load the policy of a `base` artifact (or of a folder laid out the same way).
  *
  * @param source The `base` artifact, or the path of a folder holding `policy/`.
- * @param options Device, threads, and optionally other weights (a trained policy).
- * @returns Policy, tokenizer, prompt builder, response decoder and reward options.
+ * @param options Device, threads, other weights (a trained policy), the use and the grader mode.
+ * @returns Policy, tokenizer, prompt builder, response decoder, stop ids and reward options.
  * @throws Error naming the file at fault (descriptor, config, weights or tokenizer).
  */
 export async function loadStagePolicy(
@@ -242,7 +362,9 @@ export async function loadStagePolicy(
   const dir = typeof source === "string" ? `${source}/${POLICY_DIR}` : source.path(POLICY_DIR);
   const descriptor = await readPolicyDescriptor(dir);
   const tokenizer = await loadPolicyTokenizer(dir, descriptor.tokenizer);
-  const { weightsDir, ...policyOptions } = options;
+  const addsBos = await addsBosIn(dir, descriptor.tokenizer, tokenizer);
+  const { weightsDir, use = "eval", grader, ...policyOptions } = options;
+  const { prompt, extraction } = promptUse(descriptor, use);
   const policy = await Policy.load(weightsDir ?? dir, policyOptions);
   if (tokenizer.vocabSize > policy.config.vocabSize) {
     await policy.release();
@@ -251,12 +373,18 @@ export async function loadStagePolicy(
         `the tokenizer's ${tokenizer.vocabSize}`,
     );
   }
+  const stopIds = (tokenizer as Partial<HfTokenizer>).stopIds ?? [tokenizer.eosId];
   return {
     policy,
     tokenizer,
     descriptor,
-    promptIds: (problem) => promptIdsOf(tokenizer, descriptor.prompt, problem),
-    responseText: (tokens) => tokenizer.decode(tokens, { skipSpecial: true, stopAtEos: true }),
-    reward: { extraction: descriptor.extraction },
+    promptIds: (problem) => promptIdsOf(tokenizer, prompt, problem, { addsBos }),
+    responseText: (tokens) =>
+      tokenizer.decode(Array.from(tokens).filter((id) => id < tokenizer.vocabSize), {
+        skipSpecial: true,
+        stopAtEos: true,
+      }),
+    stopIds,
+    reward: { extraction, ...(grader === undefined ? {} : { mode: grader }) },
   };
 }
