@@ -5,8 +5,8 @@
  * `score.temperature`, `score.topP`, `score.maxTokens`) from the training prompt (the form RL
  * will train on), extract each final answer with the training reward's extractor, cluster the
  * answers by equality under `grader.mode` (every unparsable answer in one cluster) and take the
- * discrete semantic entropy SE = −Σ p_k ln p_k over cluster shares, in nats. SE measures disagreement, not correctness: a problem answered wrongly but consistently
- * has SE = 0.
+ * discrete semantic entropy SE = −Σ p_k ln p_k over cluster shares, in nats. SE measures
+ * disagreement, not correctness: a problem answered wrongly but consistently has SE = 0.
  *
  * Produces `problems.jsonl` (per problem: id, answers, cluster sizes, semantic entropy,
  * accuracy, mean token entropy of its responses, response lengths), `summary.json` (SE
