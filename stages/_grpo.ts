@@ -160,7 +160,11 @@ export class GrpoRun {
   static async open(ctx: StageContext<TrainConfig>, o: GrpoRunOptions): Promise<GrpoRun> {
     const t = ctx.config.train;
     const device = { device: ctx.device, threads: ctx.threads };
-    const bundle = await loadStagePolicy(ctx.input("base"), device);
+    const bundle = await loadStagePolicy(ctx.input("base"), {
+      ...device,
+      use: "train",
+      grader: ctx.config.grader.mode,
+    });
     const config = bundle.policy.config;
     const trainStep = policyLossStep(config, o.method.loss, ctx.config.loss, {
       temperature: t.temperature,
@@ -249,6 +253,7 @@ export class GrpoRun {
       maxNewTokens: t.maxResponseTokens,
       padId: tokenizer.padId,
       eosId: tokenizer.eosId,
+      eosIds: this.#bundle.stopIds,
       temperature: t.temperature,
       topP: t.topP,
       batchSize: t.batchSize,

@@ -7,9 +7,12 @@
  * One rollout step, in the order it runs (the GRPO loop of the SENT paper's reference trainer):
  * 1. take the next `train.promptsPerStep` prompts of the plan (a seeded permutation per epoch,
  *    stage after stage for curriculum methods);
- * 2. sample G = `train.groupSize` responses per prompt from the current policy;
- * 3. reward each response ±1 (final answer graded against the gold answer) and normalise the
- *    rewards within each group: A_i = (R_i − mean) / (std + 1e-6);
+ * 2. sample G = `train.groupSize` responses per prompt from the current policy, each stopping
+ *    at any EOS id of the tokenizer (prompts: the training form of the base's descriptor, for a
+ *    checkpoint DAPO-Math-17k's, which asks for a last line `Answer: …`);
+ * 3. reward each response ±1 (final answer, from the last `Answer:` line or else the last
+ *    `\boxed{}`, graded against the gold answer under `grader.mode`) and normalise the rewards
+ *    within each group: A_i = (R_i − mean) / (std + 1e-6);
  * 4. recompute π_old log-probs and entropies with the trainer's own score graph (not the
  *    sampler's numbers) and the reference policy's log-probs;
  * 5. split the responses into `train.miniBatches` mini-batches, in order; for each, accumulate
@@ -60,6 +63,8 @@ export type TrainConfig = {
   };
   loss: LossOptionsConfig;
   curriculum: { epochsPerStage: number; resetReference: boolean };
+  /** Answer equivalence of the reward (data/grade/modes.ts). */
+  grader: { mode: string };
 };
 
 /**
@@ -96,7 +101,13 @@ export const train = defineStage<TrainConfig>({
   module: import.meta.url,
   doc: "GRPO-family RL of the base policy: one node per (method, seed).",
   upstream: ["dataset", "base", "curriculum"],
-  configKeys: ["train", "loss", "curriculum.epochsPerStage", "curriculum.resetReference"],
+  configKeys: [
+    "train",
+    "loss",
+    "curriculum.epochsPerStage",
+    "curriculum.resetReference",
+    "grader",
+  ],
   params: { method: "train.methods", seed: "runtime.seeds" },
   engine: true,
   async run(ctx) {
