@@ -11,9 +11,14 @@
  * Random numbers: sample j of problem p of set s uses the counter stream (`evaluate/<seed>`,
  * `s/p`, j), the same for every policy, so policies are compared on common random numbers.
  *
- * Produces `eval.json`: `{ policy, seed, temperature, sets: { <set>: { n, "pass@k", "avg@k",
- * greedy, problems: [{ id, n, c, correct, answers, lengths, finish, greedy }] } } }`, values in
- * percent; the `results` stage gathers every node's file into `results.json`.
+ * Answers are read from the evaluation prompt's responses (for a checkpoint, the paper's
+ * `\boxed{}` prompt; generation stops at any EOS id of the tokenizer) and graded under
+ * `grader.mode`: `lenient` compares values, `opencompass-v2` the paper's harness rules.
+ *
+ * Produces `eval.json`: `{ policy, seed, temperature, grader, sets: { <set>: { n, "pass@k",
+ * "avg@k", greedy, grader, problems: [{ id, n, c, correct, answers, lengths, finish, greedy }] } }
+ * }`, values in percent; `grader` is the mode that produced them. The `results` stage gathers
+ * every node's file into `results.json`, where each seed's entry keeps its `grader`.
  *
  * @module
  */
@@ -40,6 +45,8 @@ export type EvaluateConfig = {
     batchSize: number;
   };
   data: { evalSets: string[] };
+  /** Answer equivalence (data/grade/modes.ts); recorded beside every number. */
+  grader: { mode: string };
 };
 
 /** Policy names a run evaluates: base, the base at each lower temperature, each method. */
@@ -73,7 +80,7 @@ export const evaluate = defineStage<EvaluateConfig>({
       match: (down: Params, up: Params) => down.policy === up.method && down.seed === up.seed,
     },
   ],
-  configKeys: ["evaluate", "data.evalSets"],
+  configKeys: ["evaluate", "data.evalSets", "grader"],
   params: { policy: evaluatedPolicies, seed: "runtime.seeds" },
   engine: true,
   async run(ctx) {
@@ -98,11 +105,14 @@ export const evaluate = defineStage<EvaluateConfig>({
       device: ctx.device,
       threads: ctx.threads,
       weightsDir: trained,
+      use: "eval",
+      grader: ctx.config.grader.mode,
     });
     const sampling = {
       maxNewTokens: e.maxTokens,
       padId: bundle.tokenizer.padId,
       eosId: bundle.tokenizer.eosId,
+      eosIds: bundle.stopIds,
       topP: e.topP,
       batchSize: e.batchSize,
     };
@@ -161,7 +171,7 @@ export const evaluate = defineStage<EvaluateConfig>({
       });
       const result = seedResult(problems, e.ks);
       const greedyAccuracy = 100 * problems.filter((p) => p.greedy).length / problems.length;
-      sets[set] = { ...result, greedy: greedyAccuracy };
+      sets[set] = { ...result, greedy: greedyAccuracy, grader: ctx.config.grader.mode };
       summary[`${set}/avg@${maxK}`] = result["avg@k"][String(maxK)];
       summary[`${set}/pass@${maxK}`] = result["pass@k"][String(maxK)];
       summary[`${set}/greedy`] = greedyAccuracy;
@@ -171,10 +181,17 @@ export const evaluate = defineStage<EvaluateConfig>({
       );
     }
     await bundle.policy.release();
-    ctx.metrics.summary(summary);
+    ctx.metrics.summary({ ...summary, grader: ctx.config.grader.mode });
     await Deno.writeTextFile(
       `${ctx.outDir}/eval.json`,
-      JSON.stringify({ policy: policyName, seed, temperature, ks: e.ks, sets }) + "\n",
+      JSON.stringify({
+        policy: policyName,
+        seed,
+        temperature,
+        grader: ctx.config.grader.mode,
+        ks: e.ks,
+        sets,
+      }) + "\n",
     );
   },
 });
