@@ -8,12 +8,12 @@
  * @example
  * ```ts
  * import { registerConfigSection } from "./config_schema.ts";
- * registerConfigSection("grader", {
- *   "grader.mode": {
+ * registerConfigSection("notes", {
+ *   "notes.style": {
  *     type: "enum",
- *     values: ["lenient", "opencompass-v2"],
- *     default: "lenient",
- *     doc: "Answer equivalence rules; opencompass-v2 reproduces the paper's tables.",
+ *     values: ["short", "long"],
+ *     default: "short",
+ *     doc: "How much the run notes say; long adds every node's timings.",
  *   },
  * });
  * ```
