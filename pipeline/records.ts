@@ -191,11 +191,10 @@ export async function listRunRecords(stateDir: string, limit = Infinity): Promis
   // Records are written whole (temp file + rename), so one that does not parse was damaged.
   for (const name of names.slice(0, limit)) {
     const path = `${stateDir}/runs/${name}`;
-    const problem = (value: unknown) => runRecordProblem(value);
     records.push(
       await readState(
         path,
-        problem,
+        runRecordProblem,
         (why) =>
           `run record ${path} is not valid (${why}); delete it: it only describes a past run ` +
           "(gc then no longer keeps what that run used)",
