@@ -25,7 +25,7 @@ export const PIPELINE_FLAGS = [
   "--allow-read=.,../shared/datasets",
   "--allow-write=.",
   "--allow-env=SENT_*,VK_ICD_FILENAMES,VK_DRIVER_FILES,XDG_RUNTIME_DIR,LOG_TOKENS,LOG_STREAM",
-  "--allow-sys=cpus,hostname,osRelease,systemMemoryInfo",
+  "--allow-sys=cpus,hostname,osRelease,systemMemoryInfo,networkInterfaces",
   "--allow-ffi",
   "--no-prompt",
 ];

@@ -24,6 +24,7 @@ import { base } from "./base.ts";
 import { curriculum } from "./curriculum.ts";
 import { dataset } from "./dataset.ts";
 import { evaluate } from "./evaluate.ts";
+import { report } from "./report.ts";
 import { results } from "./results.ts";
 import { score } from "./score.ts";
 import { train } from "./train.ts";
@@ -37,12 +38,14 @@ export const stages: readonly Stage[] = [
   train,
   evaluate,
   results,
+  report,
 ];
 
 /** Stages of the data flow that are not implemented yet, in pipeline order. */
-export const PLANNED_STAGES: readonly string[] = ["report"];
+export const PLANNED_STAGES: readonly string[] = [];
 
-/** What a successful `reproduce` ends by printing (`results: PATH`). */
+/** What a successful `reproduce` ends by printing (`results: PATH`, then `report: PATH`). */
 export const RUN_OUTPUTS: readonly RunOutput[] = [
   { label: "results", stage: "results", file: "results.json" },
+  { label: "report", stage: "report", file: "index.html" },
 ];
