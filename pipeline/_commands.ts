@@ -213,6 +213,48 @@ export async function runNamedStage(inv: Invocation, name: string): Promise<numb
   return await runPipeline(inv, name);
 }
 
+/** Where `publish` writes the site without `--out`. */
+export const DEFAULT_SITE = ".sent/site";
+
+/**
+ * `publish`: a static site of the store's runs (an index and each run's report page, see
+ * reports/publish.ts) in `--out` (default {@link DEFAULT_SITE}); it reads the run records, the
+ * store and the lock file, and runs no stage. The pages are the `report` stage's reports, so a
+ * registry without that stage has nothing to publish.
+ * @param inv The invocation.
+ * @returns Exit code.
+ */
+export async function runPublish(inv: Invocation): Promise<number> {
+  if (!inv.options.stages.some((stage) => stage.name === "report")) {
+    if (inv.options.stages.length === 0) return noStages(inv);
+    inv.err(
+      `sent publish: not implemented yet: it publishes the pages of the "report" stage, which is not registered in ${
+        registryName(inv)
+      } (registered: ${inv.options.stages.map((stage) => stage.name).join(", ")})`,
+    );
+    return EXIT.usage;
+  }
+  const paths = storePaths(inv);
+  const out = resolve(inv.root, (inv.flags.out as string | undefined) ?? DEFAULT_SITE);
+  const outside = await pathProblem(out, "write", permitsOf("pipeline"));
+  if (outside !== null) {
+    throw new UsageError(`--out ${out} ${outside.phrase}; choose a folder inside them`);
+  }
+  const store = await openStore(paths.store, "read", permitsOf("pipeline"));
+  const { publishSite } = await import("../reports/publish.ts");
+  const site = await publishSite({
+    store,
+    stateDir: paths.stateDir,
+    lockFile: paths.lockFile,
+    root: inv.root,
+    out,
+    log: inv.err,
+  });
+  inv.out(`${site.runs} run${site.runs === 1 ? "" : "s"} published`);
+  inv.out(`site: ${site.index}`);
+  return EXIT.ok;
+}
+
 /**
  * `status`: cached / stale / new / missing per node, with reasons.
  * @param inv The invocation.

@@ -17,6 +17,7 @@ import {
   runGc,
   runNamedStage,
   runPipeline,
+  runPublish,
   showDag,
   showStatus,
 } from "./_commands.ts";
@@ -89,6 +90,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   verify: { type: "boolean", doc: "re-hash cached artifacts and recompute corrupted ones" },
   force: { type: "boolean", doc: "recompute the stage's nodes even when cached" },
   mermaid: { type: "boolean", doc: "print a Mermaid flowchart instead of a text tree" },
+  out: { type: "string", value: "DIR", doc: "publish: the site folder (default: .sent/site)" },
   help: { type: "boolean", short: "h", doc: "show this help" },
 };
 
@@ -150,10 +152,10 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   publish: {
     usage: "publish",
-    doc: 'write the static report site (runs the "publish" stage)',
-    flags: RUN_FLAGS,
+    doc: "write a static site of the store's runs: an index and one report page per run",
+    flags: ["store", "out"],
     positionals: 0,
-    run: (inv) => runNamedStage(inv, "publish"),
+    run: runPublish,
   },
   help: {
     usage: "help",

@@ -286,7 +286,7 @@ Deno.test("the CLI says clearly what is not implemented yet and exits 2", async 
     /sent report: not implemented yet: it runs the "report" stage, which is not registered in .*fixture\/mod\.ts \(registered: source, scale, tally, train, evaluate, summary\)/,
   );
   const publish = await sent(["publish"]);
-  assert.match(publish.stderr, /not implemented yet: it runs the "publish" stage/);
+  assert.match(publish.stderr, /not implemented yet: it publishes the pages of the "report" stage/);
   const stage = await sent(["stage", "score"], { env: { SENT_FIXTURE_PLANNED: "score,report" } });
   assert.equal(stage.code, 2);
   assert.match(
