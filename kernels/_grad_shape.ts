@@ -3,7 +3,7 @@
  * by the inverse op (Reshape back, inverse Transpose, Squeeze ↔ Unsqueeze, Slice ↔ Pad,
  * Concat ↔ Split). Gathers scatter-add the gradient into zeros, which accumulates repeated
  * indices (an embedding row used twice gets both gradients); the scatters are WebGPU-safe
- * with `reduction = "add"` (onnxruntime-notes.md §1.2).
+ * with `reduction = "add"` (kernels/README.md §2).
  *
  * @module
  */

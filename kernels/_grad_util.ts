@@ -2,7 +2,7 @@
  * The vocabulary shared by the gradient rules: the rule types, the context a rule receives, and
  * the small graph pieces most rules need (undo broadcasting, zeros, reshape back, scalars).
  *
- * Every helper emits only WebGPU-safe ops (onnxruntime-notes.md §1.3): ReduceSum, Squeeze,
+ * Every helper emits only WebGPU-safe ops (kernels/README.md §2): ReduceSum, Squeeze,
  * Reshape, Expand, Shape, Slice. Shapes are taken from the forward values, never from the
  * gradients (a gradient has its forward value's shape by contract, even where inference on the
  * gradient's own nodes lost a symbolic name).

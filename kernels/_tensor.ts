@@ -3,7 +3,7 @@
  * (data resident on the WebGPU device).
  *
  * The split exists to make two silent failures of onnxruntime-node 1.30 impossible
- * (onnxruntime-notes.md §0):
+ * (kernels/README.md §1):
  * - reading a GPU tensor's data (`getData()` aborts the process): `DeviceTensor` has no data
  *   accessor at all; read it with `download()` (see `session.ts`);
  * - feeding a GPU tensor to a CPU session (silently returns NaN): programs check the handle's

@@ -13,8 +13,8 @@
  * ```
  * Decoupled weight decay λ_i (Loshchilov & Hutter, "Decoupled Weight Decay Regularization")
  * applies to parameters with `decay` set (default true); norms and biases usually opt out. The
- * bias correction matches torch.optim.AdamW. When n is not finite the step is skipped (method.md
- * §3.6: "a non-finite norm skips the step"): every output equals its input and `update_applied`
+ * bias correction matches torch.optim.AdamW. When n is not finite the step is skipped, as the SENT
+ * reference trainer does: every output equals its input and `update_applied`
  * is 0. Finiteness is tested as `n < FLT_MAX` (false for NaN and ∞), since IsNaN/IsInf fall back
  * to the CPU under WebGPU.
  *
@@ -44,13 +44,13 @@ export interface AdamWOptions {
   beta2?: number;
   /** Denominator ε; default 1e-8. */
   eps?: number;
-  /** Decoupled weight decay λ; default 0.01 (method.md §7). */
+  /** Decoupled weight decay λ; default 0.01 (the SENT training scripts). */
   weightDecay?: number;
-  /** Global gradient-norm clip; default 1.0 (method.md §3.6); `Infinity` disables clipping. */
+  /** Global gradient-norm clip; default 1.0 (the SENT training scripts); `Infinity` disables clipping. */
   maxGradNorm?: number;
 }
 
-/** The defaults of `AdamWOptions`, as used by the SENT scripts (method.md §3.6). */
+/** The defaults of `AdamWOptions`, as used by the SENT scripts (the SENT training scripts). */
 export const ADAMW_DEFAULTS: Readonly<Required<AdamWOptions>> = {
   beta1: 0.9,
   beta2: 0.999,

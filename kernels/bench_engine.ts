@@ -3,7 +3,7 @@
  * step get to the machine's own MatMul speed on the CPU EP.
  *
  * Measured in one process, on the CPU EP with 2 intra-op threads. Every program is warmed up
- * with ≥ 10 runs (the first runs of a session are 3–4× slower, onnxruntime-notes.md §3); then
+ * with ≥ 10 runs (the first runs of a session are 3–4× slower, kernels/README.md §3); then
  * the programs of one measurement run in interleaved rounds and each reports its median, so
  * that the load of the shared machine hits them alike:
  * - the reference: ORT MatMul N×N×N at N = 512, 1024, 2048 (GFLOP/s = 2N³ / time). Each model's

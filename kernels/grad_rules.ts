@@ -10,7 +10,7 @@
  * Softmax, LogSoftmax, CumSum), `_grad_linalg.ts` (MatMul, Gemm) and `_grad_shape.ts` (shape ops,
  * Slice, Concat, Split, gathers and scatters).
  *
- * Every op a rule emits runs on the WebGPU EP (onnxruntime-notes.md §1.3): no LogSoftmax, Sum,
+ * Every op a rule emits runs on the WebGPU EP (kernels/README.md §2): no LogSoftmax, Sum,
  * OneHot, Sign, FusedMatMul or int64 arithmetic. The exceptions are documented where they occur
  * (a Slice of a symbolic axis at an offset from its end computes its pad on the CPU).
  *

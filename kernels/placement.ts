@@ -1,7 +1,7 @@
 /**
  * Placement check: which execution provider ORT assigns each node of a graph to under the WebGPU
  * EP. A node that falls back to the CPU EP costs a GPU→CPU synchronisation in the middle of the
- * graph (onnxruntime-notes.md §1.3), so every generated training graph is checked in a test.
+ * graph (kernels/README.md §2), so every generated training graph is checked in a test.
  *
  * ORT reports placement only in its verbose log ("Node placements", from
  * `VerifyEachNodeIsAssignedToAnEp`), which it writes to the process's stderr. The check therefore

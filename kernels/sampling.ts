@@ -16,7 +16,7 @@
  *   rows finish or the slots run out, the cache is rebuilt with the live rows only and room for
  *   {@link SLOT_CHUNK} more tokens.
  * - `resident` (default on webgpu): Optimum-style `past_key_values.*` → `present.*` graphs whose
- *   present outputs stay on the GPU and are fed back as the next step's past (onnxruntime-notes.md
+ *   present outputs stay on the GPU and are fed back as the next step's past (kernels/README.md
  *   §6); only logits come back to the host. Finished rows keep decoding padding until the batch ends.
  *
  * @example

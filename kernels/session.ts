@@ -4,7 +4,7 @@
  *
  * Devices:
  * - `cpu` (default): `intraOpNumThreads` is set explicitly (default: the machine's core count),
- *   because a session created without it runs like one thread (onnxruntime-notes.md §3). Results
+ *   because a session created without it runs like one thread (kernels/README.md §3). Results
  *   are bitwise deterministic for a given thread count.
  * - `webgpu`: outputs listed in `residentOutputs` stay on the GPU as `DeviceTensor`s
  *   (`preferredOutputLocation: 'gpu-buffer'`), the others come back to the host. Feed resident
@@ -190,7 +190,7 @@ export class Program {
    * declared one (static dims equal, equal symbolic names equal across inputs).
    *
    * Do not modify a fed host array before the returned promise resolves: CPU inputs are read
-   * zero-copy when the run executes (onnxruntime-notes.md §2.3).
+   * zero-copy when the run executes (kernels/README.md §3).
    *
    * @param feeds One tensor per input name.
    * @returns The outputs; resident ones as `DeviceTensor`s.

@@ -4,7 +4,7 @@
  * Two ways to take one optimizer step:
  * - fused (`Trainer.step`): forward (the loss graph), backward (`gradInto`) and the AdamW update
  *   (`adamwInto`) in one graph, so parameters cross the host–device boundary at most once each
- *   way per step (onnxruntime-notes.md §8.3);
+ *   way per step (kernels/README.md §1);
  * - accumulated (`Trainer.accumulate` per micro-batch, then `Trainer.apply`): the accumulate graph
  *   runs forward and backward of one micro-batch and adds the gradient into one accumulator per
  *   parameter; the apply graph clips the accumulated gradients by their global norm and takes one

@@ -1,10 +1,10 @@
 /**
  * The stage registry: the stages of the default pipeline, which `deno task reproduce` runs.
  *
- * So far: `dataset`, `base`. The stages that follow them in design.md (score, curriculum, train,
- * evaluate, report) are not implemented yet; `deno task reproduce` runs what is registered and
- * says which stages are still missing. To add one, write `stages/<name>.ts` with `defineStage` (see `pipeline/mod.ts`)
- * and list it here. Stage modules load at CLI start-up, so they import heavy modules
+ * The data flow: dataset → base → score → curriculum → train[method, seed] →
+ * evaluate[policy, seed] → results (→ report). `deno task reproduce` runs what is registered and
+ * names the planned stages that are still missing. To add a stage, write `stages/<name>.ts` with
+ * `defineStage` (see `pipeline/mod.ts`) and list it here. Stage modules load at CLI start-up, so they import heavy modules
  * (onnxruntime-node, kernels/) lazily with `await import("../kernels/…")` inside `run`; the
  * code fingerprint follows such literal dynamic imports.
  *

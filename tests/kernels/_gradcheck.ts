@@ -192,7 +192,7 @@ export async function gradcheck(
 
 // ----- WebGPU lint --------------------------------------------------------------------------
 
-/** Ops that the WebGPU EP of ORT 1.30 hands to the CPU (onnxruntime-notes.md §1.2–1.3). */
+/** Ops that the WebGPU EP of ORT 1.30 hands to the CPU (kernels/README.md §2). */
 const CPU_ONLY_OPS = new Set([
   "LogSoftmax",
   "Sum",

@@ -4,7 +4,7 @@ import { assertAllClose } from "../kernels/_numeric.ts";
 
 const CLOSE = { atol: 1e-6, rtol: 0 };
 
-Deno.test("groupAdvantages() matches method.md's GRPO vector (unbiased std, ε = 1e-6)", () => {
+Deno.test("groupAdvantages() matches the GRPO vector R=[1,−1,−1,−1,1,−1,−1,−1] → +1.620183 / −0.540061 (unbiased std, ε = 1e-6)", () => {
   const rewards = [1, -1, -1, -1, 1, -1, -1, -1]; // μ = −0.5, σ = sqrt(6/7) = 0.925820
   const got = groupAdvantages(rewards, 8);
   assert.ok(got instanceof Float64Array);

@@ -17,7 +17,7 @@ function binomialReference(n: number, c: number, k: number): number {
   return 1 - Number((miss * 10n ** 15n) / all) / 1e15;
 }
 
-Deno.test("passAtK() matches the unbiased estimator on method.md's vectors", () => {
+Deno.test("passAtK() matches the unbiased estimator on the SENT notes' vectors (n=16,c=3,k=8 → 0.9; n=8,c=2,k=4 → 0.785714)", () => {
   close(passAtK(16, 3, 8), 0.9, "n=16 c=3 k=8");
   close(passAtK(8, 2, 4), 0.785714, "n=8 c=2 k=4");
   close(passAtK(8, 2, 4), 1 - 3 / 14, "n=8 c=2 k=4 exact", 1e-15);

@@ -7,7 +7,7 @@ const close = (actual: number, expected: number, what: string, tol = 1e-6) =>
 
 const same = (a: string, b: string) => a === b;
 
-Deno.test("semanticEntropy() matches method.md's {3,2,2,1} vector with the math grader", () => {
+Deno.test("semanticEntropy() gives 1.320888 nats for clusters {3,2,2,1} with the math grader", () => {
   const answers = ["12", "12.0", null, "7", "\\frac{24}{2}", null, "7", "3"];
   const se = semanticEntropy(answers, mathEqual);
   assert.deepEqual(se.clusters, [3, 2, 2, 1]);
@@ -26,7 +26,7 @@ Deno.test("semanticEntropy() is 0 when all answers agree and ln M when all diffe
   close(semanticEntropy(differ.clusterOf.map(String), same, { unit: "bits" }).entropy, 3, "bits");
   const sixteen = Array.from({ length: 16 }, (_, i) => String(i));
   close(semanticEntropy(sixteen, same).entropy, Math.log(16), "M=16", 1e-12);
-  // Seven clusters out of eight (one pair) stay below 2 nats: 1.906, as method.md notes.
+  // Seven clusters out of eight (one pair) stay below 2 nats: 1.906, so SE ≥ 2 needs all 8 answers to differ.
   close(
     semanticEntropy(["1", "1", "2", "3", "4", "5", "6", "7"], same).entropy,
     1.906155,
