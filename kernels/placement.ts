@@ -114,7 +114,7 @@ export async function checkPlacement(
   graph: Graph,
   options: PlacementOptions = {},
 ): Promise<PlacementReport> {
-  const command = new Deno.Command("deno", {
+  const command = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--quiet",

@@ -142,7 +142,7 @@ Deno.test(
     try {
       const out = await makeTestDir("fetch-cli");
       const run = (args: string[]) =>
-        new Deno.Command("deno", {
+        new Deno.Command(Deno.execPath(), {
           args: ["run", "-P=fetch", "data/fetch_cli.ts", "--out", out, ...args],
           stdout: "piped",
           stderr: "piped",

@@ -18,7 +18,7 @@ const REQUEST = {
 };
 
 async function task(file: string): Promise<{ code: number; out: string; err: string }> {
-  const { code, stdout, stderr } = await new Deno.Command("deno", {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-P=pipeline", "kernels/loss_cli.ts", file],
     stdout: "piped",
     stderr: "piped",

@@ -117,7 +117,7 @@ Deno.test({
   name: "compile() on webgpu with no Vulkan device is a clear error naming the fix",
   ignore: systemHasVulkanLoader(),
   fn: async () => {
-    const { stdout } = await new Deno.Command("deno", {
+    const { stdout } = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "--quiet",

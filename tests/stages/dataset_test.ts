@@ -7,7 +7,7 @@ async function stageDataset(
   store: string,
   ...extra: string[]
 ): Promise<{ code: number; out: string }> {
-  const cmd = new Deno.Command("deno", {
+  const cmd = new Deno.Command(Deno.execPath(), {
     args: ["run", "-P=pipeline", "pipeline/cli.ts", "stage", "dataset", "--store", store, ...extra],
     stdout: "piped",
     stderr: "piped",
