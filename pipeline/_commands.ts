@@ -9,6 +9,7 @@ import { ConfigError, getPath, loadConfig, type ResolvedConfig } from "./config.
 import { UsageError } from "./errors.ts";
 import { configSchema } from "./config_schema.ts";
 import { dagMermaid, dagText } from "./dag_view.ts";
+import { estimateLines } from "./estimate.ts";
 import { checkDevice } from "./device.ts";
 import { ortVersion } from "./fingerprint.ts";
 import { collectGarbage } from "./gc.ts";
@@ -171,6 +172,12 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
           replaceAll: stageName === null && !failed,
         }),
       );
+    }
+    if (dryRun) {
+      // What the planned nodes would cost, from each stage's estimate hook.
+      const toRun = new Set(outcomes.filter((o) => o.state === "planned").map((o) => o.node));
+      const nodes = selected.filter((node) => toRun.has(node.id));
+      for (const line of estimateLines(nodes, config.values)) inv.out(line);
     }
     inv.out(summaryLine(outcomes, seconds, recordPath));
     if (!failed && !dryRun) {

@@ -169,6 +169,27 @@ export interface StageContext<C = Record<string, unknown>> {
   input(stage: string): Artifact;
 }
 
+/**
+ * What one node is expected to cost, worked out from the config alone (no artifact is read):
+ * `--dry-run` prints it per stage. Counts are upper bounds where lengths vary (responses at
+ * their token limit).
+ */
+export interface StageEstimate {
+  /** Tokens the node runs through the model (sampled, scored and trained on, each pass once). */
+  readonly tokens: number;
+  /** Floating-point operations of those passes (a multiply-add counts 2). */
+  readonly flops: number;
+}
+
+/**
+ * Estimate a node's cost from the resolved config and the node's parameters; `null` when it
+ * cannot be told (e.g. the model size is unknown).
+ */
+export type EstimateFn = (
+  config: Readonly<Record<string, unknown>>,
+  params: Params,
+) => StageEstimate | null;
+
 /** Declaration of a stage, as passed to {@link defineStage}. */
 export interface StageOptions<C> {
   /** Stage name: lowercase letters, digits and `_`, starting with a letter. */
@@ -192,6 +213,8 @@ export interface StageOptions<C> {
    * the same on every device, and so is its key (a dataset made on a laptop is reused on a GPU).
    */
   engine?: boolean;
+  /** Optional: the cost of one node, for `--dry-run` (see {@link StageEstimate}). */
+  estimate?: EstimateFn;
   /** Produce the artifact in `ctx.outDir`. */
   run(ctx: StageContext<C>): Promise<void>;
 }
@@ -214,6 +237,8 @@ export interface Stage<C = Record<string, unknown>> {
   readonly params: FanOut;
   /** Whether the stage runs ONNX Runtime. */
   readonly engine: boolean;
+  /** Cost of one node for `--dry-run`, when the stage can tell. */
+  readonly estimate?: EstimateFn;
   /** Body (method syntax, so stages with different slice types fit in one list). */
   run(ctx: StageContext<C>): Promise<void>;
 }
@@ -256,6 +281,7 @@ export function defineStage<C = Record<string, unknown>>(options: StageOptions<C
     configSlice: options.configSlice,
     params: options.params ?? {},
     engine: options.engine ?? false,
+    estimate: options.estimate,
     run: options.run,
   });
 }

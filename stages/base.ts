@@ -28,6 +28,7 @@ import { resolve } from "node:path";
 import type { StageContext } from "../pipeline/stage.ts";
 import { defineStage } from "../pipeline/stage.ts";
 import type { ModelKeys, WarmupKeys } from "./_sft.ts";
+import { estimateBase } from "./_estimate.ts";
 
 /** The config slice this stage reads (a type alias: stage lists need an index signature). */
 export type BaseConfig = {
@@ -84,6 +85,7 @@ export const base = defineStage<BaseConfig>({
   upstream: ["dataset"],
   configSlice: baseSlice,
   engine: true,
+  estimate: estimateBase,
   async run(ctx) {
     await KINDS[ctx.config.base.kind](ctx);
   },

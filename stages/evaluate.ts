@@ -25,6 +25,7 @@
 
 import { defineStage, type Params } from "../pipeline/stage.ts";
 import type { ProblemRow } from "../data/rows.ts";
+import { estimateEvaluate } from "./_estimate.ts";
 
 /** The config slice this stage reads. */
 export type EvaluateConfig = {
@@ -83,6 +84,7 @@ export const evaluate = defineStage<EvaluateConfig>({
   configKeys: ["evaluate", "data.evalSets", "grader"],
   params: { policy: evaluatedPolicies, seed: "runtime.seeds" },
   engine: true,
+  estimate: estimateEvaluate,
   async run(ctx) {
     const { loadStagePolicy } = await import("./_policy_io.ts");
     const { generate } = await import("../kernels/sampling.ts");

@@ -24,6 +24,7 @@ import type { ProblemRow } from "../data/rows.ts";
 import { reward, type RewardOptions } from "../data/reward.ts";
 import { DEFAULT_GRADER_MODE, graderFor } from "../data/grade/modes.ts";
 import { semanticEntropy } from "./_rl/semantic_entropy.ts";
+import { estimateScore } from "./_estimate.ts";
 
 /** The config slice this stage reads. */
 export type ScoreConfig = {
@@ -57,6 +58,7 @@ export const score = defineStage<ScoreConfig>({
   upstream: ["dataset", "base"],
   configKeys: ["score", "grader"],
   engine: true,
+  estimate: estimateScore,
   async run(ctx) {
     const { loadStagePolicy } = await import("./_policy_io.ts");
     const { generate } = await import("../kernels/sampling.ts");

@@ -38,6 +38,7 @@
 import { defineStage } from "../pipeline/stage.ts";
 import type { ProblemRow } from "../data/rows.ts";
 import type { LossOptionsConfig } from "./_loss_config.ts";
+import { estimateTrain } from "./_estimate.ts";
 
 /** The config slice this stage reads. */
 export type TrainConfig = {
@@ -110,6 +111,7 @@ export const train = defineStage<TrainConfig>({
   ],
   params: { method: "train.methods", seed: "runtime.seeds" },
   engine: true,
+  estimate: estimateTrain,
   async run(ctx) {
     const { GrpoRun } = await import("./_grpo.ts");
     const { trainingMethod } = await import("./_methods.ts");
