@@ -96,6 +96,33 @@ export function chosenLogProb(
   return b.squeeze(b.sub(picked, lse), [-1]); //                  [...]
 }
 
+/**
+ * {@link chosenLogProb} and {@link tokenEntropy} of the same logits in one pass: one
+ * ReduceLogSumExp serves both, `ℓ = z[token] − lse(z)` and `H = lse(z) − Σ softmax(z)·z`.
+ * The chosen logit is read with GatherElements and summed over its size-1 axis (not squeezed),
+ * which also holds for an empty position axis (ORT's GatherElements returns a misshapen empty
+ * tensor there); the chunked head (`_chunk_head.ts`) relies on that.
+ *
+ * @param b Builder to record into.
+ * @param logits `[..., V]` logits.
+ * @param tokens `[...]` chosen token ids, int32 (or int64 on the CPU EP).
+ * @param options Temperature.
+ * @returns `[...]` log-probabilities and entropies.
+ */
+export function logProbAndEntropy(
+  b: GraphBuilder,
+  logits: Value,
+  tokens: Value,
+  options: LogitsOptions = {},
+): { logp: Value; entropy: Value } {
+  const z = scaled(b, logits, options); //                                  [...,V]
+  const idx = b.unsqueeze(tokens, [-1]); //                                 [...,1]
+  const picked = b.reduceSum(b.gatherElements(z, idx, -1), [-1], false); // [...]
+  const lse = b.reduceLogSumExp(z, [-1], false); //                         [...]
+  const expected = b.reduceSum(b.mul(b.softmax(z, -1), z), [-1], false); //  [...]  E_p[z]
+  return { logp: b.sub(picked, lse), entropy: b.sub(lse, expected) };
+}
+
 /** Clamp bounds of the k3 estimator, as in verl's `kl_penalty("low_var_kl")` (method.md §3.5). */
 export const K3_CLAMP = { logRatio: 20, kl: 10 } as const;
 

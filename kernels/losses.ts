@@ -80,6 +80,7 @@
 import { grad } from "./autodiff.ts";
 import { GraphBuilder } from "./builder.ts";
 import { chosenLogProb, klK3, tokenEntropy } from "./fused.ts";
+import { chunkedHead } from "./_chunk_head.ts";
 import type { Graph, Shape, Value } from "./ir.ts";
 import { counterUniform, type StreamKey } from "./counter_rng.ts";
 import { HostTensor, type Program } from "./session.ts";
@@ -794,7 +795,9 @@ function outputMetrics(b: GraphBuilder, recorded: RecordedLoss): void {
 
 /**
  * A policy loss for `buildLossGraph` / `policyTrainStep`: log-probs and entropies of the sampled
- * tokens from the model's logits (divided by `temperature`), then {@link recordPolicyLoss}.
+ * tokens from the model's logits (divided by `temperature`), then {@link recordPolicyLoss}. When
+ * the graph asks for a chunked head (large vocabularies), the values come from
+ * `chunkedHead` (kernels/_chunk_head.ts) and the loss gets its gradient through it.
  * Declares the inputs listed in the module doc and outputs every metric of {@link LOSS_METRICS}.
  *
  * @param method A registered method name.
@@ -805,14 +808,22 @@ function outputMetrics(b: GraphBuilder, recorded: RecordedLoss): void {
 export function policyLoss(method: string, options?: LossOptions): LossBuilder {
   const entry = lossEntry(method);
   const o = resolveOptions(method, entry.options, options);
-  return ({ b, logits, targets }: LossInputs) => {
+  return (model: LossInputs) => {
+    const { b } = model;
     const t = { temperature: o.temperature };
-    const logp = chosenLogProb(b, logits, targets, t); //     [B, T−1]
-    const entropy = tokenEntropy(b, logits, t); //            [B, T−1]
+    // At a large vocabulary the head runs in chunks of positions (kernels/_chunk_head.ts).
+    const head = model.chunking
+      ? chunkedHead(b, { hidden: model.hidden, weight: model.headWeight, targets: model.targets }, {
+        ...t,
+        chunking: model.chunking,
+      })
+      : undefined;
+    const logp = head?.logp ?? chosenLogProb(b, model.logits, model.targets, t); // [B, T−1]
+    const entropy = head?.entropy ?? tokenEntropy(b, model.logits, t); //          [B, T−1]
     const inputs = declareInputs(b, entry, o, MODEL_DIMS);
     const recorded = record(b, entry, o, { ...inputs, logp, entropy });
     outputMetrics(b, recorded);
-    return recorded.loss;
+    return head ? head.finish(recorded.loss) : recorded.loss;
   };
 }
 

@@ -30,6 +30,7 @@ import { GraphBuilder } from "./builder.ts";
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
 import { counterUniform, streamKey } from "./counter_rng.ts";
 import { chosenLogProb, tokenEntropy } from "./fused.ts";
+import { chunkedHead, type HeadChunking, scoreChunking } from "./_chunk_head.ts";
 import type { ConstTensor, Graph } from "./ir.ts";
 import type { Float32Storage } from "./safetensors.ts";
 import { compile, type Device, HostTensor, type Program, type Tensor } from "./session.ts";
@@ -191,6 +192,12 @@ export type ProgramKind = "prefill" | "decode" | "decode_concat" | "forward" | "
 export interface ScoreOptions {
   /** Divide logits by this before the softmax (the sampling temperature); default 1. */
   temperature?: number;
+  /**
+   * Chunk the output head over positions (kernels/_chunk_head.ts), so no run holds the logits
+   * of the whole batch: default `scoreChunking(V, W)` of each batch (none below a 16,384-token
+   * vocabulary); null for whole logits. Same results either way, to float rounding.
+   */
+  chunking?: HeadChunking | null;
 }
 
 /**
@@ -207,10 +214,17 @@ export interface ScoreOptions {
  */
 export function buildScoreGraph(config: Qwen2Config, options: ScoreOptions = {}): Graph {
   const b = new GraphBuilder("qwen2_score");
-  const { logits, targets } = nextTokenPredictions(b, config);
+  const p = nextTokenPredictions(b, config);
   const t = { temperature: options.temperature };
-  b.output(chosenLogProb(b, logits, targets, t), "logprobs");
-  b.output(tokenEntropy(b, logits, t), "entropy");
+  if (options.chunking) {
+    const head = { hidden: p.hidden, weight: p.headWeight, targets: p.targets };
+    const { logp, entropy } = chunkedHead(b, head, { ...t, chunking: options.chunking });
+    b.output(logp, "logprobs");
+    b.output(entropy, "entropy");
+  } else {
+    b.output(chosenLogProb(b, p.logits, p.targets, t), "logprobs");
+    b.output(tokenEntropy(b, p.logits, t), "entropy");
+  }
   return b.build();
 }
 
@@ -460,7 +474,8 @@ export class Policy {
    * @returns The program.
    */
   program(kind: ProgramKind, options: ScoreOptions = {}): Promise<Program> {
-    const key = kind === "score" ? `score@${options.temperature ?? 1}` : kind;
+    const chunks = options.chunking?.chunks ?? 0;
+    const key = kind === "score" ? `score@${options.temperature ?? 1}/${chunks}` : kind;
     let p = this.#programs.get(key);
     if (!p) {
       const graph = GRAPHS[kind](this.config, options);
@@ -589,11 +604,15 @@ export class Policy {
    * Per-token log-probs and entropies of full sequences.
    *
    * @param batch Token batch (either padding side).
-   * @param options Temperature the logits are divided by (default 1).
+   * @param options Temperature the logits are divided by (default 1); head chunking (default
+   *   by vocabulary and width).
    * @returns Scores for positions 0 … length − 2.
    */
   async score(batch: TokenBatch, options: ScoreOptions = {}): Promise<ScoreResult> {
-    const program = await this.program("score", options);
+    const chunking = options.chunking === undefined
+      ? scoreChunking(this.config.vocabSize, batch.length - 1)
+      : options.chunking;
+    const program = await this.program("score", { ...options, chunking });
     const out = await program.run({ ...batchFeeds(batch), ...this.#weightFeeds() });
     return { logprobs: floats(out.host("logprobs")), entropy: floats(out.host("entropy")) };
   }
@@ -635,6 +654,8 @@ function asFloat32(dir: string, name: string, t: ConstTensor): Float32Array {
 export interface PolicyTrainOptions extends AdamWOptions {
   /** Graph name. */
   name?: string;
+  /** Head chunking of the loss graph (see `buildLossGraph`); default by vocabulary. */
+  chunking?: HeadChunking | null;
 }
 
 /**
@@ -652,7 +673,7 @@ export function policyTrainStep(
   loss: LossBuilder,
   options: PolicyTrainOptions = {},
 ): TrainStep {
-  const graph = buildLossGraph(config, loss, { name: options.name });
+  const graph = buildLossGraph(config, loss, { name: options.name, chunking: options.chunking });
   const params = [...parameterShapes(config).keys()].map((name) => ({ name, decay: decays(name) }));
   return buildTrainStep(graph, { ...options, params });
 }

@@ -51,6 +51,7 @@
 
 import type { DType, Graph, Shape, Value } from "./ir.ts";
 import { GraphBuilder } from "./builder.ts";
+import { type HeadChunking, lossChunking } from "./_chunk_head.ts";
 
 // ----- config -------------------------------------------------------------------------------------
 
@@ -843,10 +844,22 @@ export interface LossInputs {
   readonly ids: Value;
   /** Attention mask [B, T] int32 (graph input `attention_mask`). */
   readonly mask: Value;
-  /** Logits at positions 0 … T−2, predicting tokens 1 … T−1: [B, T−1, V]. */
+  /**
+   * Logits at positions 0 … T−2, predicting tokens 1 … T−1: [B, T−1, V]. Emitted when first
+   * read, so a loss that works from `hidden` in chunks never holds them.
+   */
   readonly logits: Value;
   /** The predicted tokens 1 … T−1: [B, T−1] int32 (see {@link nextTokenIds}). */
   readonly targets: Value;
+  /** Final normalised hidden states at positions 0 … T−2: [B, T−1, D]. */
+  readonly hidden: Value;
+  /** The output head's weight [V, D] (`lm_head.weight`, or the tied embedding). */
+  readonly headWeight: Value;
+  /**
+   * How a loss should chunk the head over positions (kernels/_chunk_head.ts), or null for
+   * whole logits; see {@link buildLossGraph}.
+   */
+  readonly chunking: HeadChunking | null;
 }
 
 /** Builds a scalar loss from the model's predictions; may add inputs and extra outputs. */
@@ -864,15 +877,29 @@ export type LossBuilder = (inputs: LossInputs) => Value;
 export function nextTokenPredictions(
   b: GraphBuilder,
   config: Qwen2Config,
-): Omit<LossInputs, "b" | "config"> {
+): Omit<LossInputs, "b" | "config" | "chunking"> {
   const ids = b.input("input_ids", "int32", ["batch_size", "sequence_length"]);
   const mask = b.input("attention_mask", "int32", ["batch_size", "sequence_length"]);
   const positions = b.input("position_ids", "int32", ["batch_size", "sequence_length"]);
   const w = declareWeights(b, config);
-  const { hidden } = decoder(b, config, w, { ids, mask, positions }, "none");
-  const logits = lmHead(b, config, w, b.slice(hidden, [0], [-1], [1])); // [B, T−1, V]
+  const decoded = decoder(b, config, w, { ids, mask, positions }, "none");
+  const hidden = b.slice(decoded.hidden, [0], [-1], [1]); // [B, T−1, D]
   const targets = nextTokenIds(b, config, ids); // [B, T−1]
-  return { ids, mask, logits, targets };
+  const headWeight = weight(
+    w,
+    config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight",
+  );
+  let logits: Value | undefined;
+  return {
+    ids,
+    mask,
+    targets,
+    hidden,
+    headWeight,
+    get logits() {
+      return (logits ??= lmHead(b, config, w, hidden)); // [B, T−1, V]
+    },
+  };
 }
 
 /**
@@ -882,18 +909,49 @@ export function nextTokenPredictions(
  *
  * @param config The architecture.
  * @param loss The loss builder (e.g. {@link nextTokenLoss}; the GRPO losses later).
- * @param options Graph name.
+ * @param options Graph name, head chunking.
  * @returns The graph (inputs `input_ids`, `attention_mask`, `position_ids`, all int32
  *   [batch, seq]; the loss builder's own; then the weights).
  */
 export function buildLossGraph(
   config: Qwen2Config,
   loss: LossBuilder,
-  options: { name?: string } = {},
+  options: LossGraphOptions = {},
 ): Graph {
   const b = new GraphBuilder(options.name ?? "qwen2_loss");
-  b.output(loss({ b, config, ...nextTokenPredictions(b, config) }), "loss");
+  const p = nextTokenPredictions(b, config);
+  const chunking = options.chunking === undefined
+    ? lossChunking(config.vocabSize, config.maxPositions)
+    : options.chunking;
+  // Not a spread: that would read (and so emit) the logits.
+  const inputs: LossInputs = {
+    b,
+    config,
+    ids: p.ids,
+    mask: p.mask,
+    targets: p.targets,
+    hidden: p.hidden,
+    headWeight: p.headWeight,
+    chunking,
+    get logits() {
+      return p.logits;
+    },
+  };
+  b.output(loss(inputs), "loss");
   return b.build();
+}
+
+/** Options of {@link buildLossGraph}. */
+export interface LossGraphOptions {
+  /** Graph name. */
+  name?: string;
+  /**
+   * How a loss that supports it (the policy losses) chunks the output head over positions:
+   * default `lossChunking(V, context)` of kernels/_chunk_head.ts (none below a 16,384-token
+   * vocabulary; such a graph needs micro-batches of at least as many positions as chunks);
+   * null for whole logits.
+   */
+  chunking?: HeadChunking | null;
 }
 
 /**
