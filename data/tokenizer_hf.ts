@@ -18,7 +18,9 @@
  * `apply_chat_template(..., tokenize=True)`, which encodes without special tokens.
  *
  * @example
- * ```ts
+ * Needs a downloaded checkpoint folder, so the example is not run:
+ *
+ * ```ts ignore
  * import { loadHfTokenizer } from "./tokenizer_hf.ts";
  * const tok = await loadHfTokenizer("checkpoints/qwen2.5-0.5b-instruct");
  * const prompt = tok.applyChatTemplate([{ role: "user", content: "What is 1+1?" }]);
@@ -288,7 +290,9 @@ function parseJson(path: string, text: string): Record<string, unknown> {
  * @throws Error naming the file that is missing or malformed.
  *
  * @example
- * ```ts
+ * With a downloaded checkpoint folder (not run here):
+ *
+ * ```ts ignore
  * import { loadHfTokenizer } from "./tokenizer_hf.ts";
  * const tok = await loadHfTokenizer("checkpoints/deepseek-r1-distill-qwen-1.5b");
  * tok.stopIds; // [151643]

@@ -270,9 +270,14 @@ async function refusePickleDir(dir: string): Promise<never> {
  *
  * @example
  * ```ts
- * import { openCheckpoint } from "./checkpoint.ts";
- * using ckpt = await openCheckpoint("checkpoints/qwen2-0.5b");
+ * import { openCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * const dir = ".sent/tmp/open-checkpoint-example";
+ * await saveCheckpoint(dir, { model_type: "qwen2" }, {
+ *   "model.embed_tokens.weight": { dtype: "float32", dims: [4, 2], data: new Float32Array(8) },
+ * });
+ * using ckpt = await openCheckpoint(dir);
  * const embed = await ckpt.read("model.embed_tokens.weight");
+ * embed.dims; // [4, 2]
  * ```
  */
 export async function openCheckpoint(dir: string): Promise<CheckpointReader> {
@@ -383,11 +388,18 @@ export function checkpointProblems(
  *
  * @example
  * ```ts
- * import { loadCheckpoint } from "./checkpoint.ts";
- * const { config, tensors } = await loadCheckpoint("checkpoints/tiny", {
+ * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * const dir = ".sent/tmp/load-checkpoint-example";
+ * await saveCheckpoint(dir, { model_type: "qwen2" }, {
+ *   "model.embed_tokens.weight": { dtype: "float32", dims: [32, 64], data: new Float32Array(2048) },
+ *   "model.rotary_emb.inv_freq": { dtype: "float32", dims: [8], data: new Float32Array(8) },
+ * });
+ * const { config, tensors } = await loadCheckpoint(dir, {
  *   expect: new Map([["model.embed_tokens.weight", [32, 64]]]),
  *   allowExtra: (name) => name.endsWith("rotary_emb.inv_freq"),
  * });
+ * config.model_type; // "qwen2"
+ * tensors.has("model.embed_tokens.weight"); // true
  * ```
  */
 export async function loadCheckpoint(

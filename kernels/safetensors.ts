@@ -469,9 +469,13 @@ export function refusePickle(path: string): void {
  *
  * @example
  * ```ts
- * import { openSafetensors } from "./safetensors.ts";
- * using f = await openSafetensors("model.safetensors");
- * for (const name of f.names()) console.log(name, f.info(name).dims);
+ * import { openSafetensors, writeSafetensors } from "./safetensors.ts";
+ * await Deno.mkdir(".sent/tmp", { recursive: true });
+ * const path = ".sent/tmp/open-example.safetensors";
+ * await writeSafetensors(path, { w: { dtype: "float32", dims: [2, 3], data: new Float32Array(6) } });
+ * using f = await openSafetensors(path);
+ * f.names(); // ["w"]
+ * f.info("w").dims; // [2, 3]
  * ```
  */
 export async function openSafetensors(path: string): Promise<SafetensorsFile> {
@@ -552,8 +556,12 @@ export interface ReadSafetensorsOptions {
  *
  * @example
  * ```ts
- * import { readSafetensors } from "./safetensors.ts";
- * const tensors = await readSafetensors("model.safetensors");
+ * import { readSafetensors, writeSafetensors } from "./safetensors.ts";
+ * await Deno.mkdir(".sent/tmp", { recursive: true });
+ * const path = ".sent/tmp/read-example.safetensors";
+ * await writeSafetensors(path, { b: { dtype: "float32", dims: [2], data: new Float32Array([1, 2]) } });
+ * const tensors = await readSafetensors(path);
+ * tensors.get("b")!.data; // Float32Array [1, 2]
  * ```
  */
 export async function readSafetensors(
