@@ -25,6 +25,9 @@
  *   plan: ⌊bucket / prompts⌋ × epochs per bucket (the curriculum's buckets cut evenly).
  * - evaluate (per node): per eval set, problems × (n + 1 greedy) sequences, sample only.
  *
+ * The four stages import this module, so it is part of their code fingerprint: an edit here
+ * reruns them, as an edit of the stage files would.
+ *
  * Tokens count each sequence's P + R once per node. Assumed prompt lengths
  * ({@link PROMPT_TOKENS}): 16 for the built-in task (its problems are about 12 characters), 256
  * for registered datasets (a DAPO-form or `\boxed{}` prompt around a competition problem).
