@@ -56,9 +56,10 @@ const CHECKS: readonly Check[] = [
   (inputs, run) =>
     REPORT_STAGES.filter((stage) => !inputs.artifacts.some((a) => a.stage === stage)).map(
       (stage) => {
-        const inRun = run?.nodes.filter((n) => n.stage === stage) ?? [];
+        if (!run) return `${stage}: no artifact`;
+        const inRun = run.nodes.filter((n) => n.stage === stage);
         const why = inRun.length === 0
-          ? run ? "not part of this run" : "no artifact"
+          ? "not part of this run"
           : inRun.map((n) => n.state).filter((s, i, all) => all.indexOf(s) === i).join(", ");
         return `${stage}: no artifact (${why})`;
       },

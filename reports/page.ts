@@ -52,7 +52,7 @@ table.paper tr.avg th, table.paper tr.avg td { border-top: 2px solid #999; font-
 td.best b { font-weight: 700; } .pm { color: #777; font-size: 12px; }
 tr.higher td:last-child { color: #1a7f37; } tr.lower td:last-child { color: #b42318; }
 .note { color: #666; font-size: 13px; max-width: 900px; }
-.scroll { overflow-x: auto; } .tables-side { display: flex; flex-wrap: wrap; gap: 24px; }
+.scroll { overflow-x: auto; } table.wrap td { white-space: normal; min-width: 8em; } .tables-side { display: flex; flex-wrap: wrap; gap: 24px; }
 figure { margin: 24px 0; } figcaption { color: #444; font-size: 14px; max-width: 900px; }
 .view { min-height: 40px; } .view img { max-width: 100%; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; font-size: 12px; }
@@ -154,25 +154,16 @@ function provenanceSection(p: Provenance): string {
   if (p.run) {
     parts.push(
       `<h3>This run</h3>${
-        simpleTable([
-          "run",
-          "command",
-          "preset",
-          "overrides",
-          "status",
-          "started",
-          "finished",
-          "seconds",
-        ], [[
-          p.run.id,
-          p.run.command,
-          p.run.preset,
-          p.run.overrides.join(" ") || "—",
-          p.run.status,
-          p.run.startedAt,
-          p.run.finishedAt || "—",
-          p.run.seconds.toFixed(2),
-        ]])
+        simpleTable(["", ""], [
+          ["run", p.run.id],
+          ["command", p.run.command],
+          ["preset", p.run.preset],
+          ["overrides", p.run.overrides.join(" ") || "—"],
+          ["status", p.run.status],
+          ["started", p.run.startedAt],
+          ["finished", p.run.finishedAt || "—"],
+          ["node seconds", p.run.seconds.toFixed(2)],
+        ], "wrap")
       }`,
     );
   }
@@ -206,6 +197,7 @@ function provenanceSection(p: Provenance): string {
         simpleTable(
           ["choice", "applies to", "this run", "basis"],
           p.inferred.map((c) => [c.choice, c.appliesTo, c.values.join("; "), c.basis]),
+          "wrap",
         )
       }`,
   );
