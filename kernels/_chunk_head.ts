@@ -35,9 +35,13 @@
  * Two details keep the memory bound real under ONNX Runtime: the recomputation multiplies
  * with Gemm on the 2-D chunk where the forward uses MatMul, so ORT's common-subexpression
  * elimination cannot merge the two (which would keep every chunk's forward logits alive until
- * the backward); and chunk k + 1's recomputation reads one element of chunk k's `dh` and of the
- * running `dW` through a zero-weight term, so chunk k's `dz` has fed both of its products, and
- * its `dW` part is summed, before chunk k + 1 starts, whichever way ORT walks the graph.
+ * the backward); and each chunk's recomputation reads, through zero-weight terms, its own `a`
+ * (so it cannot run early, while the loss is still being computed: ORT's node order would
+ * otherwise start every chunk's recomputation first and keep its [N, V] values waiting) and one
+ * element of the previous chunk's `dh` and of the running `dW` (so chunk k's `dz` has fed both of
+ * its products, and its `dW` part is summed, before chunk k + 1 starts). Measured on the CPU EP, forward
+ * and backward of a loss on 4 × 1024 positions of a 65,536-token vocabulary (width 256): peak
+ * RSS 0.66 GB in 32 chunks, 2.7 GB without the first of these two terms, 6.9 GB on whole logits.
  *
  * Every op stays on the WebGPU EP: targets are sliced as float32 (no integer Slice there) and
  * cast back, ScatterElements-add puts `a` on the target column.
@@ -223,7 +227,10 @@ function withHeadGradient(
     const ak = order ? b.add(rows(a), order) : rows(a); //                       [N, 1]
     const ek = rows(e);
     const target = b.cast(rows(v.targetsF), "int64"); //                          [N, 1]
-    let sc = b.gemm(h, weight, null, { transB: true }); //                        [N, V]  s = z
+    // The recomputation reads ak (zero-weight), so it cannot start before ak exists: run early,
+    // its [N, V] values would wait for the loss and every earlier chunk.
+    const hk = b.add(h, b.mul(first(ak), b.scalar(0))); //                        [N, D] = h
+    let sc = b.gemm(hk, weight, null, { transB: true }); //                       [N, V]  s = z
     if (temp !== 1) sc = b.div(sc, b.scalar(temp));
     const p = b.softmax(sc, 1); //                                                [N, V]
     const mean = b.reduceSum(b.mul(p, sc), [1]); //                               [N, 1]  E
@@ -231,7 +238,7 @@ function withHeadGradient(
     let ds = b.scatterElements(b.neg(b.mul(p, coef)), target, ak, 1, "add"); //  [N, V]
     if (temp !== 1) ds = b.div(ds, b.scalar(temp)); //                            dz
     const dh = b.matmul(ds, weight); //                                           [N, D]
-    const dWk = b.gemm(ds, h, null, { transA: true }); //                        [V, D]
+    const dWk = b.gemm(ds, hk, null, { transA: true }); //                       [V, D]
     dW = dW ? b.add(dW, dWk) : dWk;
     dhs.push(b.reshape(dh, b.shape(h3))); //                                      [B, c, D]
     order = b.mul(b.add(first(dh), first(dW)), b.scalar(0));
