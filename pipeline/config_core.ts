@@ -478,9 +478,12 @@ export const CORE_SCHEMA: SchemaTable = {
   },
   "runtime.dtype": {
     type: "enum",
-    values: ["float32", "float16", "bfloat16"],
-    doc:
-      "Compute dtype of the policy; part of the cache key of every stage that runs ONNX Runtime.",
+    // float16 / bfloat16 compute is not implemented: refused here, before any stage runs.
+    // Checkpoints stored in bf16 or f16 still load (their weights are widened to float32).
+    values: ["float32"],
+    doc: "Compute dtype of the policy: float32 only (float16 and bfloat16 compute are not " +
+      "implemented; 16-bit checkpoints load as float32); part of the cache key of every stage " +
+      "that runs ONNX Runtime.",
   },
   "runtime.threads": {
     type: "int",

@@ -57,7 +57,9 @@ Deno.test("buildGraph() keys a stage by the device only when it runs ONNX Runtim
     run: () => Promise.resolve(),
   });
   const keys = async (device: string, dtype = "float32") => {
-    const config = await loadConfig({ device, sets: [`runtime.dtype=${dtype}`] });
+    const config = await loadConfig({ device });
+    // Only float32 passes the config check today; set another dtype behind it to see the key.
+    (config.values.runtime as Record<string, unknown>).dtype = dtype;
     const graph = await buildGraph([plain, onnx], config, { root: ROOT });
     return Object.fromEntries(graph.nodes.map((node) => [node.id, node.key]));
   };
@@ -68,6 +70,26 @@ Deno.test("buildGraph() keys a stage by the device only when it runs ONNX Runtim
   assert.equal(half.plain, cpu.plain);
   assert.notEqual(webgpu.onnx, cpu.onnx);
   assert.notEqual(half.onnx, cpu.onnx);
+});
+
+Deno.test("runtime.dtype float16 or bfloat16 is refused at config time in one line: only float32 compute is implemented", async () => {
+  for (const dtype of ["float16", "bfloat16"]) {
+    const dir = await makeTestDir("device-dtype");
+    const result = await sent([
+      "reproduce",
+      "--store",
+      `${dir}/store`,
+      "--set",
+      `runtime.dtype=${dtype}`,
+    ]);
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(`config key "runtime\\.dtype" got "${dtype}"; expected one of float32$`, "m"),
+    );
+    assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
+    await assert.rejects(Deno.stat(`${dir}/store`), Deno.errors.NotFound, "no store written");
+  }
 });
 
 Deno.test("reproduce --device webgpu after a CPU run finds the stages that never run ONNX Runtime cached", async () => {
