@@ -47,7 +47,7 @@ table { border-collapse: collapse; margin: 12px 0 4px; font-variant-numeric: tab
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; white-space: nowrap; }
 th[scope=row], td.text, th.text { text-align: left; } thead th[colspan] { text-align: center; }
-table.paper .ref { border-left: 3px double #999; background: #f7f7f7; }
+table.paper .ref { background: #f7f7f7; } table.paper .ref-start { border-left: 3px double #999; }
 table.paper tr.avg th, table.paper tr.avg td { border-top: 2px solid #999; font-weight: 500; }
 td.best b { font-weight: 700; } .pm { color: #777; font-size: 12px; }
 tr.higher td:last-child { color: #1a7f37; } tr.lower td:last-child { color: #b42318; }

@@ -68,8 +68,9 @@ export function topLevel(title: string, subtitle: string) {
       view: { stroke: null },
       legend: { orient: "right" as const, labelLimit: 220 },
       axis: { labelLimit: 160 },
-      // Short numbers: "0", "0.25", "1e-5" (a flat series otherwise prints "0.000000").
-      axisQuantitative: { format: "~g" },
+      // Plain numbers, trailing zeros trimmed: "0", "0.25", "80", "0.00002" (a flat series
+      // otherwise prints "0.000000", and "~g" would print "8e+1").
+      axisQuantitative: { format: "~r" },
     },
   };
 }

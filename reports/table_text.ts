@@ -107,16 +107,23 @@ export function tableHtml(table: PaperTable): string {
   const lead = hasK(table) ? 2 : 1;
   const groupRow = refs > 0
     ? `<tr><th colspan="${lead}"></th><th colspan="${main}">base and methods</th>` +
-      `<th colspan="${refs}" class="ref">base, lower temperature (reference)</th></tr>`
+      `<th colspan="${refs}" class="ref ref-start">base, lower temperature (reference)</th></tr>`
     : "";
-  const th = (text: string, ref: boolean) =>
-    `<th${ref ? ' class="ref"' : ""}>${escapeHtml(text)}</th>`;
-  const head = `<tr>${th("bench", false)}${hasK(table) ? th("k", false) : ""}${
-    table.columns.map((c) => th(c.label, c.group === "reference")).join("")
+  // Reference cells are shaded; the first reference column also carries the dividing rule.
+  const refClass = (i: number) =>
+    table.columns[i]?.group !== "reference"
+      ? ""
+      : table.columns[i - 1]?.group === "reference"
+      ? "ref"
+      : "ref ref-start";
+  const th = (text: string, cls: string) =>
+    `<th${cls ? ` class="${cls}"` : ""}>${escapeHtml(text)}</th>`;
+  const head = `<tr>${th("bench", "")}${hasK(table) ? th("k", "") : ""}${
+    table.columns.map((c, i) => th(c.label, refClass(i))).join("")
   }</tr>`;
-  const td = (cell: TableCell, ref: boolean) => {
+  const td = (cell: TableCell, ref: string) => {
     const parts = cellParts(cell, table.digits);
-    const cls = [ref ? "ref" : "", cell.mark ?? ""].filter(Boolean).join(" ");
+    const cls = [ref, cell.mark ?? ""].filter(Boolean).join(" ");
     const attr = cls ? ` class="${cls}"` : "";
     if (parts === null) return `<td${attr}>—</td>`;
     const value = cell.mark === "best"
@@ -133,7 +140,7 @@ export function tableHtml(table: PaperTable): string {
       rowHead(table, row, average).map((h) =>
         `<th scope="row">${escapeHtml(h.replaceAll("**", ""))}</th>`
       ).join("")
-    }${row.cells.map((cell, i) => td(cell, table.columns[i].group === "reference")).join("")}</tr>`;
+    }${row.cells.map((cell, i) => td(cell, refClass(i))).join("")}</tr>`;
   return [
     `<table class="paper" id="table-${table.id}">`,
     `<caption>${escapeHtml(table.title)}</caption>`,

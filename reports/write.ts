@@ -89,7 +89,8 @@ function tablesDocuments(report: Report): { md: string; html: string } {
     '<html lang="en"><head><meta charset="utf-8"><title>tables</title>',
     '<link rel="icon" href="data:,">',
     "<style>table{border-collapse:collapse;margin:12px 0}th,td{padding:3px 8px;border-bottom:1px solid #eee;" +
-    "text-align:right}.ref{border-left:3px double #999}.pm{color:#777}</style></head><body>",
+    "text-align:right}.ref{background:#f7f7f7}.ref-start{border-left:3px double #999}.pm{color:#777}" +
+    "</style></head><body>",
     ...report.tables.map(tableHtml),
     pairedHtml(report.paired),
     "</body></html>",

@@ -148,8 +148,11 @@ Deno.test("tableMarkdown() and tableHtml() print bold best, underlined second, Â
   const html = tableHtml(table);
   assert.match(html, /<td class="best"><b>75\.00<\/b><span class="pm"> Â± 25\.00<\/span><\/td>/);
   assert.match(html, /<td class="second"><u>50\.00<\/u>/);
-  assert.match(html, /<th colspan="1" class="ref">base, lower temperature \(reference\)<\/th>/);
-  assert.match(html, /<td class="ref">100\.00/);
+  assert.match(
+    html,
+    /<th colspan="1" class="ref ref-start">base, lower temperature \(reference\)<\/th>/,
+  );
+  assert.match(html, /<td class="ref ref-start">100\.00/);
   assert.match(html, /<tr class="avg">/);
 
   const greedy = paperTable(handResults(), "greedy", OPTIONS);
