@@ -200,7 +200,7 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
 }
 
 /**
- * `report` / `publish`: run the stage of that name, or say it is not implemented yet.
+ * `report`: run the stage of that name, or say it is not implemented yet.
  * @param inv The invocation.
  * @param name Stage the command runs.
  * @returns Exit code.

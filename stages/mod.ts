@@ -2,8 +2,8 @@
  * The stage registry: the stages of the default pipeline, which `deno task reproduce` runs.
  *
  * The data flow: dataset → base → score → curriculum → train[method, seed] →
- * evaluate[policy, seed] → results (→ report). `deno task reproduce` runs what is registered and
- * names the planned stages that are still missing. To add a stage, write `stages/<name>.ts` with
+ * evaluate[policy, seed] → results → report. `deno task reproduce` runs what is registered and
+ * names the planned stages that are still missing (none now). To add a stage, write `stages/<name>.ts` with
  * `defineStage` (see `pipeline/mod.ts`) and list it here. Stage modules load at CLI start-up, so they import heavy modules
  * (onnxruntime-node, kernels/) lazily with `await import("../kernels/…")` inside `run`; the
  * code fingerprint follows such literal dynamic imports.
