@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { listRunRecords } from "../../pipeline/records.ts";
-import { listFiles } from "../../pipeline/store.ts";
+import { ArtifactStore, listFiles } from "../../pipeline/store.ts";
+import { runArtifacts } from "../../reports/run_artifacts.ts";
 import { makeTestDir } from "../_tmp.ts";
 import { sent } from "../pipeline/_harness.ts";
 import { sentOnStore, testPresetRun } from "./_dag.ts";
@@ -109,4 +110,22 @@ Deno.test("publish refuses an --out folder that holds other files, and one outsi
     outside.stderr,
     /^sent publish: --out \/tmp\/sent-site-outside is outside the folders/m,
   );
+});
+
+Deno.test("a run page names the artifacts that are gone from the store, and rebuilds the config from the stages' slices without a report node", async () => {
+  const { root, store } = await testPresetRun();
+  const record = (await listRunRecords(root)).find((r) => r.status === "ok")!;
+  const gone = "0".repeat(64);
+  const found = await runArtifacts(new ArtifactStore(store), {
+    ...record,
+    nodes: [
+      ...record.nodes.filter((n) => n.stage !== "report"),
+      { node: "score", stage: "score", key: gone, state: "cached", reason: "", seconds: 0 },
+    ],
+  });
+  assert.deepEqual(found.gone, ["score: its artifact is no longer in the store (not in store)"]);
+  assert.equal(found.configFromSlices, true);
+  const config = found.config as { train: { methods: string[] }; runtime: { seeds: number[] } };
+  assert.equal(config.train.methods.length, 10);
+  assert.deepEqual(config.runtime.seeds, [1]);
 });

@@ -174,3 +174,23 @@ Deno.test("loadInputs() records an unreadable artifact file and the report lists
     ),
   );
 });
+
+Deno.test("report.formats without html shows the SVG files and ships no script; without svg and png only specs are written", async () => {
+  const svgOnly = buildReport(fixtureInputs({ config: { report: { formats: ["svg"] } } }));
+  const a = await makeTestDir("report-svg-only");
+  const written = await writeReport(svgOnly, a);
+  assert.ok(!written.files.some((f) => f.startsWith("vendor/") || f.endsWith(".png")));
+  const page = await Deno.readTextFile(`${a}/index.html`);
+  assert.doesNotMatch(page, /<script/);
+  assert.match(page, /<body data-figures="done">/);
+  assert.match(page, /<img src="figures\/entropy\.svg" alt="Policy entropy per step">/);
+
+  const htmlOnly = buildReport(fixtureInputs({ config: { report: { formats: ["html"] } } }));
+  const b = await makeTestDir("report-html-only");
+  const files = (await writeReport(htmlOnly, b)).files.filter((f) => f.startsWith("figures/"));
+  assert.ok(files.length > 0 && files.every((f) => f.endsWith(".vl.json")));
+  assert.match(
+    await Deno.readTextFile(`${b}/index.html`),
+    /<div class="view" data-figure="entropy"><\/div>/,
+  );
+});
