@@ -28,6 +28,13 @@
  * peak is the process's maximum resident set size from getrusage, kept by the kernel, so a
  * short spike while ORT holds the JS thread is counted too.
  *
+ * Real-scale scoring (full run only, in a child process of its own so that no other part's peak
+ * counts): random float32 weights of the same architecture in memory, one micro-batch of
+ * 4 × 2048 tokens through `Policy.score` with its defaults (the head in chunks of positions,
+ * kernels/_chunk_head.ts; a row at a time, `scoreRowsPerRun`): `model.real_score_peak_rss_gb`
+ * (target ≤ 1.2 × the fp32 weights) and `model.real_score_s`. Alone:
+ * `deno run -P=pipeline kernels/bench_model.ts real-score`.
+ *
  * @example
  * ```ts
  * import { run } from "./bench_model.ts";
@@ -199,7 +206,10 @@ export async function run(opts: ModelBenchOptions): Promise<BenchResult[]> {
     ratio: round(train.flops / (train.ms * 1e6) / matmul),
   });
 
-  if (!opts.quick) { for (const r of await realScale()) add(r); }
+  if (!opts.quick) {
+    for (const r of await realScale()) add(r);
+    for (const r of await realScoreInChild()) add(r);
+  }
   return results;
 }
 
@@ -448,4 +458,70 @@ export async function realScale(): Promise<BenchResult[]> {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
   return results;
+}
+
+// ----- real-scale scoring -------------------------------------------------------------------------
+
+/**
+ * Score one micro-batch of 4 × 2048 tokens with a random DeepSeek-R1-Distill-Qwen-1.5B-shaped
+ * policy held in memory, and report this process's peak RSS against the fp32 weights.
+ *
+ * @returns Peak RSS, seconds, chunk count.
+ */
+export async function realScore(): Promise<BenchResult[]> {
+  const config = qwen2ConfigFromHF(DEEPSEEK_R1_DISTILL_QWEN_1_5B);
+  const fp32Gb = (parameterCount(config) * 4) / 1e9;
+  const weights = new Map(
+    [...parameterShapes(config)].map(([name, dims], k) => [
+      name,
+      name.endsWith("norm.weight")
+        ? new Float32Array(dims[0]).fill(1)
+        : uniformWeights(dims.reduce((a, d) => a * d, 1), k + 1),
+    ]),
+  );
+  const policy = Policy.create(config, weights);
+  const [B, T] = [4, 2048];
+  const batch = padBatch(randomPrompts(config, B, T, "real-score"), { padId: 0 });
+  const t0 = performance.now();
+  const scores = await policy.score(batch);
+  const seconds = (performance.now() - t0) / 1000;
+  await policy.release();
+  if (!scores.logprobs.every(Number.isFinite) || !scores.entropy.every(Number.isFinite)) {
+    throw new Error("real-scale scoring: non-finite log-probs or entropies");
+  }
+  const peak = peakRssGb();
+  return [
+    {
+      name: "model.real_score_peak_rss_gb",
+      value: peak,
+      unit: "GB (peak RSS of a process that only makes the weights and scores 4 × 2048 tokens)",
+      reference: round(fp32Gb),
+      ratio: round(peak / fp32Gb),
+      target: "≤ 1.2 × fp32 weights",
+    },
+    { name: "model.real_score_s", value: seconds, unit: "s (one micro-batch of 4 × 2048)" },
+  ];
+}
+
+/** {@link realScore} in a child Deno (needs --allow-run), so the peak is its own. */
+async function realScoreInChild(): Promise<BenchResult[]> {
+  const root = new URL("../", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "-P=pipeline", "kernels/bench_model.ts", "real-score"],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+  if (out.code !== 0) {
+    throw new Error(
+      `model.real_score_peak_rss_gb: the child process exited ${out.code}: ` +
+        new TextDecoder().decode(out.stderr).trim().split("\n").at(-1),
+    );
+  }
+  return JSON.parse(text) as BenchResult[];
+}
+
+if (import.meta.main && Deno.args[0] === "real-score") {
+  console.log(JSON.stringify(await realScore()));
 }

@@ -613,8 +613,19 @@ export class Policy {
       ? scoreChunking(this.config.vocabSize, batch.length - 1)
       : options.chunking;
     const program = await this.program("score", { ...options, chunking });
-    const out = await program.run({ ...batchFeeds(batch), ...this.#weightFeeds() });
-    return { logprobs: floats(out.host("logprobs")), entropy: floats(out.host("entropy")) };
+    // Rows are independent: long sequences of a large model run a few rows at a time, so the
+    // attention scores ([rows, H, T, T] per layer) stay within SCORE_ATTENTION_BYTES.
+    const W = batch.length - 1;
+    const step = scoreRowsPerRun(this.config, batch.length);
+    const logprobs = new Float32Array(batch.batch * W);
+    const entropy = new Float32Array(batch.batch * W);
+    for (let r0 = 0; r0 < batch.batch; r0 += step) {
+      const rows = batchRows(batch, r0, Math.min(batch.batch, r0 + step));
+      const out = await program.run({ ...batchFeeds(rows), ...this.#weightFeeds() });
+      logprobs.set(floats(out.host("logprobs")), r0 * W);
+      entropy.set(floats(out.host("entropy")), r0 * W);
+    }
+    return { logprobs, entropy };
   }
 
   #kvOut(
@@ -637,6 +648,35 @@ export class Policy {
     this.#programs.clear();
     for (const p of programs) await (await p).release();
   }
+}
+
+/** Bytes of attention scores one score run may hold per layer (scores, softmax, bias: ×3). */
+export const SCORE_ATTENTION_BYTES = 2 ** 30;
+
+/**
+ * Rows per score run: all of them unless a row's attention (H · T² float32 values, three
+ * times) passes {@link SCORE_ATTENTION_BYTES}; then as many as fit, at least one.
+ *
+ * @param config The architecture.
+ * @param length T, the batch's padded length.
+ * @returns Rows per run.
+ */
+export function scoreRowsPerRun(config: Qwen2Config, length: number): number {
+  const perRow = 3 * 4 * config.numHeads * length * length;
+  return Math.max(1, Math.floor(SCORE_ATTENTION_BYTES / perRow));
+}
+
+/** Rows [a, b) of a batch (views, no copy). */
+function batchRows(batch: TokenBatch, a: number, b: number): TokenBatch {
+  if (a === 0 && b === batch.batch) return batch;
+  const cut = (x: Int32Array) => x.subarray(a * batch.length, b * batch.length);
+  return {
+    batch: b - a,
+    length: batch.length,
+    ids: cut(batch.ids),
+    mask: cut(batch.mask),
+    positions: cut(batch.positions),
+  };
 }
 
 function floats(t: HostTensor): Float32Array {
