@@ -8,7 +8,8 @@
  * the first bucket), then splits into `curriculum.buckets` buckets: equal-count quantiles (two
  * buckets = a median split) or the cut points in `curriculum.thresholds`.
  *
- * Produces `buckets.json` (`{ buckets: [[id, …], …], stats: [...] }`) and `summary.json`.
+ * Produces `buckets.json` (`{ buckets: [[id, …], …], cuts: [SE at each cut], stats: [per-bucket
+ * count and min / max / mean SE] }`) and `summary.json` (sizes, cuts, stats).
  *
  * @module
  */
@@ -62,11 +63,9 @@ export const curriculum = defineStage<CurriculumConfig>({
     ctx.metrics.summary({ problems: scored.length, bucketSizes: sizes });
     await Deno.writeTextFile(
       `${ctx.outDir}/buckets.json`,
-      JSON.stringify({ buckets: split.buckets, stats: split.stats }) + "\n",
+      JSON.stringify({ buckets: split.buckets, cuts: split.cuts, stats: split.stats }) + "\n",
     );
-    await Deno.writeTextFile(
-      `${ctx.outDir}/summary.json`,
-      JSON.stringify({ problems: scored.length, ...split.stats }, null, 2) + "\n",
-    );
+    const summary = { problems: scored.length, sizes, cuts: split.cuts, stats: split.stats };
+    await Deno.writeTextFile(`${ctx.outDir}/summary.json`, JSON.stringify(summary, null, 2) + "\n");
   },
 });
