@@ -221,6 +221,14 @@ export const CORE_SCHEMA: SchemaTable = {
     default: 128,
     doc: "Sequences generated and scored per batch (a speed knob: results do not depend on it).",
   },
+  "score.shards": {
+    type: "int",
+    min: 1,
+    default: 1,
+    doc: "Shards the (problem, sample) requests are split into, each its own cached artifact run " +
+      "as its own task (--jobs N workers, SLURM array tasks), merged into the same bytes as one " +
+      "piece; not part of the cache key. 1 runs the stage whole.",
+  },
 
   // ── curriculum: order by semantic entropy and split into buckets (§6) ──────────
   "curriculum.buckets": {
@@ -448,6 +456,14 @@ export const CORE_SCHEMA: SchemaTable = {
     default: 128,
     doc: "Sequences generated per batch (a speed knob: results do not depend on it).",
   },
+  "evaluate.shards": {
+    type: "int",
+    min: 1,
+    default: 1,
+    doc:
+      "Shards each evaluate node's requests (every set's samples and greedy decodes) are split " +
+      "into, like score.shards; not part of the cache key. 1 runs each node whole.",
+  },
 
   // ── grader: when an extracted answer counts as the gold one (§8) ───────────────────────
   "grader.mode": {
@@ -467,6 +483,53 @@ export const CORE_SCHEMA: SchemaTable = {
     values: ["html", "svg", "png"],
     minItems: 1,
     doc: "Rendered outputs; html is a self-contained offline page.",
+  },
+
+  // ── executor: SLURM job options of --executor slurm ──────────────────────────────────────
+  "executor.partition": {
+    type: "string",
+    default: "",
+    doc: "SLURM partition of the jobs (sbatch --partition); empty: the cluster's default.",
+  },
+  "executor.time": {
+    type: "string",
+    default: "",
+    doc: "Time limit of each array task (sbatch --time, e.g. 02:00:00); empty: the partition's.",
+  },
+  "executor.gpusPerTask": {
+    type: "int",
+    min: 0,
+    default: 0,
+    doc: "GPUs per array task (sbatch --gpus-per-task); 0 requests none.",
+  },
+  "executor.cpusPerTask": {
+    type: "int",
+    min: 1,
+    default: 1,
+    doc: "CPUs per array task (sbatch --cpus-per-task), which are also its ORT threads.",
+  },
+  "executor.maxRunning": {
+    type: "int",
+    min: 0,
+    default: 0,
+    doc: "Most array tasks running at once (sbatch --array=…%N); 0: as many as the cluster gives.",
+  },
+  "executor.sbatchFlags": {
+    type: "string[]",
+    default: [],
+    doc: "More sbatch flags, passed as they are (e.g. [--account=lab, --qos=normal]).",
+  },
+  "executor.retries": {
+    type: "int",
+    min: 0,
+    default: 2,
+    doc: "Resubmissions of a failed or cancelled array task before the run fails, naming it.",
+  },
+  "executor.pollSeconds": {
+    type: "number",
+    min: 0.05,
+    default: 5,
+    doc: "Seconds between two polls of the jobs' states (squeue, then sacct).",
   },
 
   // ── runtime: where and how numbers are computed ──────────────────────────────────────────
