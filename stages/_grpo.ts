@@ -39,6 +39,7 @@ import { readSafetensors, writeSafetensors } from "../kernels/safetensors.ts";
 import { Trainer, type TrainStep } from "../kernels/train_step.ts";
 import { TRAINER_STATE_FILE } from "../kernels/trainer_state.ts";
 import { parameterShapes } from "../kernels/transformer.ts";
+import { lossChunking } from "../kernels/_chunk_head.ts";
 import { groupAdvantages, zeroVarianceGroups } from "./_rl/advantage.ts";
 import type { TrainingPlan } from "./_rl/plan.ts";
 import type { TrainingMethod } from "./_methods.ts";
@@ -78,6 +79,11 @@ export class GrpoRun {
   readonly #bundle: StagePolicy;
   readonly #rows: ReadonlyMap<string, ProblemRow>;
   readonly #trainStep: TrainStep;
+  /**
+   * Shortest token length a micro-batch is cut to: a loss graph whose output head runs in n
+   * chunks of positions needs at least n predicted positions (kernels/_chunk_head.ts).
+   */
+  readonly #minLength: number;
   #pt: PolicyTrainer;
   #reference: Policy;
   #position: Position;
@@ -101,6 +107,8 @@ export class GrpoRun {
     this.#bundle = bundle;
     this.#rows = new Map(o.rows.map((r) => [r.id, r]));
     this.#trainStep = trainStep;
+    const config = bundle.policy.config;
+    this.#minLength = (lossChunking(config.vocabSize, config.maxPositions)?.chunks ?? 1) + 1;
     this.#pt = pt;
     this.#reference = reference;
     this.#position = position;
@@ -273,6 +281,7 @@ export class GrpoRun {
     // 4. π_old and reference scores, recomputed by the trainer's engine
     const rollout = rolloutBatch(requests.map((r) => r.prompt), completions.map((c) => c.tokens), {
       padId: tokenizer.padId,
+      length: this.#minLength,
     });
     const scoring = { temperature: t.temperature, microBatchSize: t.microBatchSize };
     const old = await this.#pt.scoreResponses(rollout, scoring);
@@ -290,7 +299,7 @@ export class GrpoRun {
       const scale = this.#miniScope ? 1 : 1 / ranges.length;
       const micros = ranges.map(([u0, u1]) => {
         const [a, b] = [m0 + u0, m0 + u1];
-        const part = trimmedRows(rollout, a, b);
+        const part = trimmedRows(rollout, a, b, this.#minLength);
         const w = part.batch.length - 1;
         const rowsOf = (values: Float32Array) => cutColumns(takeRows(values, B, a, b), W, w);
         const feeds: Record<string, HostTensor> = {
@@ -479,10 +488,13 @@ function cloneWeights(weights: ReadonlyMap<string, Float32Array>): Map<string, F
   return new Map([...weights].map(([n, w]) => [n, w.slice()]));
 }
 
-/** Rows [a, b) of a rollout, cut to their longest row so no micro-batch pays for others' length. */
-function trimmedRows(rollout: Rollout, a: number, b: number): Rollout {
+/**
+ * Rows [a, b) of a rollout, cut to their longest row (but not below `minLength` tokens) so no
+ * micro-batch pays for others' length.
+ */
+function trimmedRows(rollout: Rollout, a: number, b: number, minLength: number): Rollout {
   const part = sliceRows(rollout, a, b);
-  let L = 2;
+  let L = Math.max(2, minLength);
   for (let i = 0; i < b - a; i++) {
     L = Math.max(L, part.promptLengths[i] + part.responseLengths[i]);
   }
