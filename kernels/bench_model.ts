@@ -3,10 +3,10 @@
  * and training speed on the CPU EP, next to the machine's own MatMul rate; and, in the full run,
  * a model at the real scale of DeepSeek-R1-Distill-Qwen-1.5B.
  *
- * Tiny policy (design.md "Sizing"): the character vocabulary, width 192, 4 layers, 4 query heads
+ * Tiny policy (the tiny preset's model): the character vocabulary, width 192, 4 layers, 4 query heads
  * sharing one key/value head, SwiGLU 512, context 128 (`tinyPolicyConfig`). Measured in one process with
  * the policy's default threads; every program is warmed up with ≥ 10 runs and timed by the
- * median of the timed runs (onnxruntime-notes.md §3):
+ * median of the timed runs (kernels/README.md §3):
  * - reference: ORT MatMul 512×512×512 (`model.matmul_gflops`) and the time of a trivial run
  *   (`model.run_overhead_ms`);
  * - prefill of 64 prompts × 48 tokens and one decode step at batch 64 and 256 against a cache of

@@ -1,6 +1,6 @@
 /**
  * Export the policy as a standalone ONNX decoder with the input and output names that Hugging
- * Face Optimum, transformers.js and onnxruntime-genai use (onnxruntime-notes.md §6):
+ * Face Optimum, transformers.js and onnxruntime-genai use (kernels/README.md §4):
  *
  * | name | dtype | shape |
  * |---|---|---|

@@ -9,7 +9,7 @@
  *
  * Every graph here stays on the WebGPU EP: log-softmax is written as `z − ReduceLogSumExp(z)`
  * (LogSoftmax itself falls back to CPU), and the only int64 tensors are GatherElements indices
- * (onnxruntime-notes.md §1.3).
+ * (kernels/README.md §2).
  *
  * @example
  * ```ts
@@ -32,8 +32,9 @@ import type { Value } from "./ir.ts";
 /** Options shared by the logits graphs. */
 export interface LogitsOptions {
   /**
-   * Sampling temperature T: logits are divided by T before the softmax, as in the rollout
-   * (method.md §2); default 1 (no division emitted).
+   * Sampling temperature T: logits are divided by T before the softmax, as in the rollout (the
+   * SENT reference trainer divides them before both log-prob and entropy); default 1 (no
+   * division emitted).
    */
   temperature?: number;
 }
@@ -45,7 +46,7 @@ function scaled(b: GraphBuilder, logits: Value, options: LogitsOptions): Value {
 }
 
 /**
- * Token entropy of the next-token distribution, in nats (method.md §2):
+ * Token entropy of the next-token distribution, in nats, from the current policy's full distribution (not only the sampled token):
  * `H = logsumexp(z) − Σ_j softmax(z)_j · z_j` with `z = logits / T`; equal to `−Σ p log p`
  * but stable for large logits. Gradient flows through both terms (the w/ En bonus needs it).
  *
@@ -123,11 +124,12 @@ export function logProbAndEntropy(
   return { logp: b.sub(picked, lse), entropy: b.sub(lse, expected) };
 }
 
-/** Clamp bounds of the k3 estimator, as in verl's `kl_penalty("low_var_kl")` (method.md §3.5). */
+/** Clamp bounds of the k3 estimator, as in verl's `kl_penalty("low_var_kl")`. */
 export const K3_CLAMP = { logRatio: 20, kl: 10 } as const;
 
 /**
- * Low-variance KL estimator k3 to the reference policy, per token (method.md §3.5):
+ * Low-variance KL estimator k3 to the reference policy, per token (Schulman's k3, with the
+ * clamps of verl's `low_var_kl`):
  * ```
  * d  = clamp(ℓ_ref − ℓ, −20, 20)
  * k3 = clamp(exp(d) − d − 1, −10, 10)

@@ -25,7 +25,7 @@
  * fast choice. The MatMul form keeps activations 3-D, so symbolic batch and time dims
  * survive every reshape.
  *
- * Only WebGPU-safe ops are emitted (onnxruntime-notes.md §1.3): no LogSoftmax; token ids, masks
+ * Only WebGPU-safe ops are emitted (kernels/README.md §2): no LogSoftmax; token ids, masks
  * and positions are int32 inside the engine, because the WebGPU EP moves no int64 tensor (Slice,
  * Unsqueeze, Reshape, Concat, even Identity of int64 fall back to the CPU; an int64 graph input
  * can only feed Gather indices directly), and masks become float before any arithmetic. int64
@@ -240,7 +240,7 @@ export function qwen2ConfigToHF(
 }
 
 /**
- * The default tiny policy for the built-in task (design.md, "Sizing the tiny preset").
+ * The default tiny policy for the built-in task (sized so the whole tiny pipeline runs on a laptop CPU).
  *
  * @param vocabSize The tokenizer's vocabulary size (the character tokenizer has about 30).
  * @returns A config with ≈ 1.8M parameters.
