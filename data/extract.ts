@@ -10,8 +10,14 @@
  * // { kind: "answer", value: "\\frac{1}{2}", extractor: "boxed" }
  * ```
  *
+ * `opencompass_v2` is the SENT paper's evaluation harness (OpenCompass `math_postprocess_v2`)
+ * reading a response, rule for rule, quirks included, so that evaluation under the
+ * `opencompass-v2` grader mode sees the answers the harness sees; the other extractors are ours.
+ *
  * @module
  */
+
+import { normalizeV2 } from "./grade/opencompass_v2.ts";
 
 /** What extraction found in one response. */
 export type Extraction =
@@ -76,6 +82,59 @@ function answerIs(response: string): string | null {
   return value === "" ? null : value;
 }
 
+/**
+ * The harness's last box: from the last `\boxed` (only when there is none, the last `\fbox`),
+ * up to the closing brace that brings the count of braces opened since back to zero. Null when
+ * there is no box or its braces never balance (a response cut off inside it).
+ */
+function harnessLastBox(response: string): string | null {
+  let at = response.lastIndexOf("\\boxed");
+  if (at < 0) at = response.lastIndexOf("\\fbox");
+  if (at < 0) return null;
+  let depth = 0;
+  for (let k = at; k < response.length; k++) {
+    if (response[k] === "{") depth++;
+    else if (response[k] === "}" && --depth === 0) return response.slice(at, k + 1);
+  }
+  return null;
+}
+
+/**
+ * The harness's boxed answer: the argument of its last box when that box is written exactly
+ * `\boxed{…}` (so `\fbox{…}`, `\boxed {…}` and `\boxed 5` give none), then one `{…}` pair
+ * around it removed: a text that starts with `{` and ends with `}` (a single newline after it
+ * allowed, none inside) loses its first and last brace, even when they do not pair up
+ * (`{1}+{2}` → `1}+{2`, as the harness's pattern does).
+ */
+function harnessBoxed(response: string): string | null {
+  const box = harnessLastBox(response);
+  const head = "\\boxed{";
+  if (box === null || !box.startsWith(head)) return null;
+  const inside = box.slice(head.length, -1);
+  return /^\{([^\n]*)\}\n?$/.exec(inside)?.[1] ?? inside;
+}
+
+/** A piece of text that announces the answer, as the harness recognises it (any case). */
+const ANNOUNCES_ANSWER = /final answer|answer is/;
+
+/**
+ * OpenCompass's `math_postprocess_v2`, the SENT paper's evaluation harness:
+ * 1. the boxed answer ({@link harnessBoxed}), when it is not empty;
+ * 2. otherwise the text is cut at every `.`; the first piece that says "final answer" or
+ *    "answer is" (any case), or else the first piece, goes through the harness's Minerva-style
+ *    normaliser (`normalizeV2`, the opencompass-v2 grader's rule table).
+ *
+ * The cut at `.` is literal: "The final answer is 2.5." gives `2`, as in the harness. It never
+ * gives null: with no box and no marker, the first sentence is the answer.
+ */
+function opencompassV2(response: string): string {
+  const boxedAnswer = harnessBoxed(response);
+  if (boxedAnswer !== null && boxedAnswer !== "") return boxedAnswer;
+  const pieces = response.split(".");
+  const marked = pieces.find((piece) => ANNOUNCES_ANSWER.test(piece.toLowerCase()));
+  return normalizeV2(marked ?? pieces[0]);
+}
+
 /** The last number in the response: integer, decimal, or `a/b`, with optional sign and commas. */
 function lastNumber(response: string): string | null {
   const matches = [...response.matchAll(/-?\d[\d,]*(?:\.\d+)?(?:\/\d+)?/g)];
@@ -114,6 +173,8 @@ export const EXTRACTORS = {
   answer_is: answerIs,
   /** Last number anywhere in the response (a fallback; lenient). */
   last_number: lastNumber,
+  /** The paper's evaluation harness (`math_postprocess_v2`): its last box, else a sentence. */
+  opencompass_v2: opencompassV2,
 } as const satisfies Record<string, Extractor>;
 
 /** Name of a registered extractor. */
@@ -131,6 +192,12 @@ export interface ExtractorConfig {
 export const TINY_AIME_EXTRACTION: ExtractorConfig = { order: ["hash"] };
 /** Evaluation of real models: `\boxed{}` first, as the evaluation prompt asks, then "answer is". */
 export const BOXED_EXTRACTION: ExtractorConfig = { order: ["boxed", "answer_is"] };
+/**
+ * Evaluation under the `opencompass-v2` grader mode: the answer as the SENT paper's evaluation
+ * harness extracts it (its last `\boxed{…}`, else the sentence that announces the answer), so
+ * both extraction and equivalence are the harness's.
+ */
+export const OPENCOMPASS_V2_EXTRACTION: ExtractorConfig = { order: ["opencompass_v2"] };
 /**
  * Training reward on DAPO-style data: the prompts ask for an `Answer:` line, which the verl
  * reference implementation's reward reads; a `\boxed{}` (what evaluation asks for) counts too.

@@ -4,6 +4,7 @@ import {
   extractAnswer,
   type ExtractorName,
   EXTRACTORS,
+  OPENCOMPASS_V2_EXTRACTION,
   REWARD_EXTRACTION,
   summarizeExtractions,
   TINY_AIME_EXTRACTION,
@@ -120,5 +121,68 @@ Deno.test("summarizeExtractions() counts answers per extractor and unparsable re
     "hash",
     "answer_is",
     "last_number",
+    "opencompass_v2",
   ]);
 });
+
+/**
+ * [response, answer the harness extracts (null: nothing left)], by rule of OpenCompass's
+ * `math_postprocess_v2`: its last box first, else a `.`-separated piece through the Minerva-style
+ * normaliser.
+ */
+const HARNESS_CASES: Record<string, ReadonlyArray<readonly [string, string | null]>> = {
+  "the last \\boxed{…} of the whole output, reasoning included, braces balanced": [
+    [
+      "First \\boxed{1}. Then $x = \\boxed{\\frac{\\sqrt{3}}{2}}$ is final.",
+      "\\frac{\\sqrt{3}}{2}",
+    ],
+    ["<think>so \\boxed{7}, I think</think> The answer is 8.", "7"],
+    ["\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}", "\\left( 3, \\frac{\\pi}{2} \\right)"],
+  ],
+  "\\fbox only when there is no \\boxed, and its argument is not taken": [
+    ["\\boxed{5} and then \\fbox{6}", "5"],
+    // The last box is \fbox{42}, which is not `\boxed{`: the sentence rule reads the text.
+    ["so \\fbox{42}", "so\\fbox{42}"],
+    ["The final answer is \\fbox{42}.", "\\fbox{42}"],
+  ],
+  "one outer brace pair is removed, even one that does not pair up": [
+    ["\\boxed{{(1,2)}}", "(1,2)"],
+    ["\\boxed{{1}+{2}}", "1}+{2"],
+    ["\\boxed{{5}\n}", "5"],
+    // Two newlines after the pair: not removed (extractAnswer trims what is kept).
+    ["\\boxed{{5}\n\n}", "{5}"],
+  ],
+  "a box that is cut off, empty or spaced goes to the sentence rule": [
+    ["First \\boxed{3}. Then \\boxed{4", "First3"],
+    ["\\boxed{} The answer is 6.", "6"],
+    ["The answer is \\boxed {5}.", "5"],
+  ],
+  "no box: the first piece that says final answer / answer is, normalised": [
+    ["The final answer is 5.", "5"],
+    ["We add. The final answer is $1,000$ dollars.", "1000"],
+    ["The answer is 3. Wait, the final answer is 4.", "3"],
+    ["Thus the answer is: 12", "12"],
+    // The cut at every `.` is literal.
+    ["The final answer is 2.5.", "2"],
+    // The marker is found in any case, the normaliser's own patterns only in lower case.
+    ["So the ANSWER IS 7.", "SotheANSWERIS7"],
+  ],
+  "no box and no marker: the first piece, normalised": [
+    ["We add the numbers. Then we get 12.", "Weaddthenumbers"],
+    ["$x = 4$", "x=4"],
+    ["", null],
+    ["   ", null],
+  ],
+};
+
+for (const [rule, cases] of Object.entries(HARNESS_CASES)) {
+  Deno.test(`extractAnswer() under OPENCOMPASS_V2_EXTRACTION: ${rule}`, () => {
+    for (const [response, expected] of cases) {
+      assert.deepEqual(
+        extractAnswer(response, OPENCOMPASS_V2_EXTRACTION),
+        expected === null ? { kind: "unparsable" } : answer(expected, "opencompass_v2"),
+        JSON.stringify(response),
+      );
+    }
+  });
+}
