@@ -20,7 +20,9 @@
  * answer from `\boxed{}`; `use: "train"` (semantic-entropy scoring and RL) renders the training
  * prompt, which for an imported checkpoint is DAPO-Math-17k's form asking for a last line
  * `Answer: …`, and its reward reads that line or, failing it, the last `\boxed{}`. The built-in
- * task has one prompt and one extraction for both.
+ * task has one prompt and one extraction for both. Under the `opencompass-v2` grader mode the
+ * evaluation of a `\boxed{}` prompt reads answers as the paper's harness does
+ * ({@link rewardOptionsFor}); training rewards keep their own extraction in every mode.
  *
  * Prompts of an imported checkpoint are what the SENT paper's evaluation harness feeds its
  * engine: the chat template's text with the generation prompt appended and a leading BOS text
@@ -43,6 +45,7 @@
 import {
   BOXED_EXTRACTION,
   type ExtractorConfig,
+  OPENCOMPASS_V2_EXTRACTION,
   REWARD_EXTRACTION,
   TINY_AIME_EXTRACTION,
 } from "../data/extract.ts";
@@ -118,7 +121,10 @@ export interface StagePolicy {
   responseText(tokens: ArrayLike<number>): string;
   /** Ids that end generation: pass them to `generate` as `eosIds`. */
   stopIds: readonly number[];
-  /** Options for `reward()` (data/reward.ts): the use's extraction and the grader mode. */
+  /**
+   * Options for `reward()` (data/reward.ts): the use's extraction under the grader mode
+   * ({@link rewardOptionsFor}) and the mode.
+   */
   reward: RewardOptions;
 }
 
@@ -181,6 +187,46 @@ export function promptUse(descriptor: PolicyDescriptor, use: PolicyUse): PromptU
     ? descriptor.train
     : descriptor;
   return { prompt, extraction };
+}
+
+/**
+ * Extractions that a grader mode puts in place of a `\boxed{}` evaluation extraction: the mode's
+ * numbers are then the harness's in both halves, how the answer is read and how it is compared.
+ */
+const EVAL_EXTRACTION_OF_MODE: Readonly<Record<string, ExtractorConfig>> = {
+  "opencompass-v2": OPENCOMPASS_V2_EXTRACTION,
+};
+
+/**
+ * Options for `reward()` of a use under a grader mode: the use's extraction (for evaluation of a
+ * prompt read with `\boxed{}` under a mode of {@link EVAL_EXTRACTION_OF_MODE}, that mode's
+ * extraction instead) and the mode. Training (`train`) and the built-in task's `#### N` keep their
+ * own extraction in every mode.
+ *
+ * @param descriptor A policy descriptor.
+ * @param use `eval` or `train`.
+ * @param grader Grader mode (`grader.mode`); absent: the reward's default (lenient).
+ * @returns Extraction and mode for `reward()`.
+ * @example
+ * ```ts
+ * rewardOptionsFor(hfPolicyDescriptor(true), "eval", "opencompass-v2").extraction;
+ * // { order: ["opencompass_v2"] }
+ * rewardOptionsFor(hfPolicyDescriptor(true), "train", "opencompass-v2").extraction;
+ * // { order: ["answer_line", "boxed"] }
+ * ```
+ */
+export function rewardOptionsFor(
+  descriptor: PolicyDescriptor,
+  use: PolicyUse,
+  grader?: string,
+): RewardOptions {
+  const own = promptUse(descriptor, use).extraction;
+  const readsBoxed = use === "eval" && own.order[0] === "boxed";
+  const byMode = grader !== undefined && Object.hasOwn(EVAL_EXTRACTION_OF_MODE, grader)
+    ? EVAL_EXTRACTION_OF_MODE[grader]
+    : undefined;
+  const extraction = readsBoxed && byMode !== undefined ? byMode : own;
+  return { extraction, ...(grader === undefined ? {} : { mode: grader }) };
 }
 
 /**
@@ -364,7 +410,7 @@ export async function loadStagePolicy(
   const tokenizer = await loadPolicyTokenizer(dir, descriptor.tokenizer);
   const addsBos = await addsBosIn(dir, descriptor.tokenizer, tokenizer);
   const { weightsDir, use = "eval", grader, ...policyOptions } = options;
-  const { prompt, extraction } = promptUse(descriptor, use);
+  const { prompt } = promptUse(descriptor, use);
   const policy = await Policy.load(weightsDir ?? dir, policyOptions);
   if (tokenizer.vocabSize > policy.config.vocabSize) {
     await policy.release();
@@ -385,6 +431,6 @@ export async function loadStagePolicy(
         stopAtEos: true,
       }),
     stopIds,
-    reward: { extraction, ...(grader === undefined ? {} : { mode: grader }) },
+    reward: rewardOptionsFor(descriptor, use, grader),
   };
 }

@@ -11,8 +11,10 @@ import {
   hfPolicyDescriptor,
   promptIdsOf,
   promptUse,
+  rewardOptionsFor,
   tokenizerAddsBos,
 } from "../../stages/_policy_io.ts";
+import { reward } from "../../data/reward.ts";
 
 /** A word-level tokenizer.json with a BOS; `post` is its post-processor. */
 function tokenizerJson(post: unknown): Record<string, unknown> {
@@ -100,4 +102,32 @@ Deno.test("a checkpoint's descriptor prompts training in DAPO's Answer: form and
   // The built-in task has one prompt for both uses.
   const c = charPolicyDescriptor(tinyAimeTokenizer());
   assert.deepEqual(promptUse(c, "train"), promptUse(c, "eval"));
+});
+
+Deno.test("rewardOptionsFor() reads evaluation answers as the paper's harness under opencompass-v2 and keeps every other extraction", () => {
+  const d = hfPolicyDescriptor(true);
+  const c = charPolicyDescriptor(tinyAimeTokenizer());
+  const order = (desc: typeof d, use: "eval" | "train", mode?: string) =>
+    rewardOptionsFor(desc, use, mode).extraction?.order;
+  assert.deepEqual(order(d, "eval", "opencompass-v2"), ["opencompass_v2"]);
+  assert.deepEqual(order(d, "eval", "lenient"), ["boxed", "answer_is"]);
+  assert.deepEqual(order(d, "eval"), ["boxed", "answer_is"]);
+  // Training rewards and the built-in task's `#### N` keep their own extraction in every mode.
+  assert.deepEqual(order(d, "train", "opencompass-v2"), ["answer_line", "boxed"]);
+  assert.deepEqual(order(c, "eval", "opencompass-v2"), ["hash"]);
+  assert.equal(rewardOptionsFor(d, "eval", "opencompass-v2").mode, "opencompass-v2");
+  assert.equal(rewardOptionsFor(d, "eval").mode, undefined);
+
+  // No box: the harness takes the sentence that announces the answer; ours reads "answer is".
+  const text = "The final answer is 5. Check: 5 = 5.";
+  const harness = reward(text, "5", rewardOptionsFor(d, "eval", "opencompass-v2"));
+  assert.deepEqual([harness.reward, harness.answer], [1, "5"]);
+  assert.equal(
+    harness.extraction.kind === "answer" && harness.extraction.extractor,
+    "opencompass_v2",
+  );
+  // A box written `\fbox{…}` is no answer to the harness, though the lenient reading takes it.
+  const fbox = "So we get \\fbox{7}";
+  assert.equal(reward(fbox, "7", rewardOptionsFor(d, "eval", "opencompass-v2")).reward, -1);
+  assert.equal(reward(fbox, "7", rewardOptionsFor(d, "eval", "lenient")).reward, 1);
 });

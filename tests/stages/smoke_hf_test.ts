@@ -11,7 +11,9 @@ import { BENCHMARKS } from "../_benchmarks.ts";
 import { makeTestDir } from "../_tmp.ts";
 import { sent } from "../pipeline/_harness.ts";
 import { BOXED_INSTRUCTION, DAPO_PREFIX, DAPO_SUFFIX } from "../../data/prompts.ts";
+import { BOXED_EXTRACTION, extractAnswer, OPENCOMPASS_V2_EXTRACTION } from "../../data/extract.ts";
 import { initWeights, Policy } from "../../kernels/policy.ts";
+import { generate } from "../../kernels/sampling.ts";
 import { qwen2ConfigFromHF } from "../../kernels/transformer.ts";
 import { validateResults } from "../../stages/_rl/results.ts";
 import { loadStagePolicy } from "../../stages/_policy_io.ts";
@@ -204,6 +206,58 @@ async function artifactDir(root: string, node: string): Promise<string> {
   return `${root}/store/${node.split("[")[0]}/${key.slice(0, 2)}/${key}`;
 }
 
+/**
+ * The answers `eval.json` of the base records are the harness's reading (math_postprocess_v2) of
+ * the base's responses: the same responses are generated again here (sample j of problem p draws
+ * on the stream (evaluate/1, aime24/id, j) under any batching) and read with the harness's
+ * extractor; our own `\boxed{}`/"answer is" reading of them gives other answers.
+ */
+async function checkHarnessAnswers(root: string): Promise<void> {
+  const evalJson = JSON.parse(
+    await Deno.readTextFile(`${await artifactDir(root, "evaluate[policy=base,seed=1]")}/eval.json`),
+  );
+  const problems: { id: string; answers: (string | null)[] }[] = evalJson.sets.aime24.problems;
+  const rows: { id: string; problem: string }[] =
+    (await Deno.readTextFile(`${await artifactDir(root, "dataset")}/eval/aime24.jsonl`)).trim()
+      .split("\n").map((line) => JSON.parse(line));
+  const bundle = await loadStagePolicy(await artifactDir(root, "base"), {
+    threads: 1,
+    use: "eval",
+    grader: "opencompass-v2",
+  });
+  try {
+    assert.deepEqual(bundle.reward.extraction, OPENCOMPASS_V2_EXTRACTION);
+    const samples = problems[0].answers.length; // evaluate.samples of the preset
+    const requests = rows.flatMap((row) =>
+      Array.from({ length: samples }, (_, j) => ({
+        prompt: bundle.promptIds(row.problem),
+        problem: `aime24/${row.id}`,
+        sample: j,
+      }))
+    );
+    // The preset's sampling: evaluate.temperature 1, topP 1, maxTokens 8.
+    const texts = (await generate(bundle.policy, requests, {
+      seed: "evaluate/1",
+      temperature: 1,
+      topP: 1,
+      maxNewTokens: 8,
+      padId: bundle.tokenizer.padId,
+      eosId: bundle.tokenizer.eosId,
+      eosIds: bundle.stopIds,
+    })).map((c) => bundle.responseText(c.tokens));
+    const read = (config: typeof BOXED_EXTRACTION) =>
+      texts.map((text) => {
+        const found = extractAnswer(text, config);
+        return found.kind === "answer" ? found.value : null;
+      });
+    assert.deepEqual(problems.map((p) => p.id), rows.map((r) => r.id));
+    assert.deepEqual(problems.flatMap((p) => p.answers), read(OPENCOMPASS_V2_EXTRACTION));
+    assert.notDeepEqual(read(OPENCOMPASS_V2_EXTRACTION), read(BOXED_EXTRACTION));
+  } finally {
+    await bundle.policy.release();
+  }
+}
+
 const DATA = BENCHMARKS === null ? "fixtures written by the test" : BENCHMARKS;
 
 Deno.test(`reproduce --preset smoke-hf imports an HF checkpoint, trains every method two steps and evaluates aime24 under opencompass-v2 (data: ${DATA})`, async () => {
@@ -241,6 +295,7 @@ Deno.test(`reproduce --preset smoke-hf imports an HF checkpoint, trains every me
     await Deno.readTextFile(`${await artifactDir(root, "evaluate[policy=sent,seed=1]")}/eval.json`),
   );
   assert.equal(evalJson.grader, "opencompass-v2");
+  await checkHarnessAnswers(root);
 
   // Two RL steps per method, each with a reward for every response.
   for (const method of TRAINING_METHOD_NAMES) {
