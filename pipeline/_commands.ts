@@ -26,6 +26,11 @@ import {
   writeRunRecord,
 } from "./records.ts";
 import { runGraph } from "./runner.ts";
+import type { Executor } from "./executor.ts";
+import { SLURM_COMMANDS, type SlurmConfig, slurmExecutor } from "./slurm.ts";
+import type { TaskEnv } from "./task.ts";
+import type { WorkerSession } from "./worker.ts";
+import { workerDeno, workerPool } from "./workers.ts";
 import { pathProblem, permitsOf, resolve } from "./permits.ts";
 import { graphStatus } from "./staleness.ts";
 import type { CliOptions } from "./cli.ts";
@@ -74,6 +79,15 @@ interface Loaded {
 export async function runPipeline(inv: Invocation, stageName: string | null): Promise<number> {
   const jobs = parseJobs(inv);
   if (jobs === null) return EXIT.usage;
+  const where = (inv.flags.executor as string | undefined) ?? "local";
+  if (!Object.hasOwn(EXECUTORS, where)) {
+    inv.err(
+      `sent ${inv.command}: --executor ${where}: expected one of ${
+        Object.keys(EXECUTORS).join(", ")
+      }`,
+    );
+    return EXIT.usage;
+  }
   const dryRun = Boolean(inv.flags["dry-run"]);
   const loaded = await loadPipeline(inv, stageName, dryRun ? "read" : "write");
   if (typeof loaded === "number") return loaded;
@@ -86,15 +100,41 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
   const force = new Set(inv.flags.force ? targets.map((node) => node.id) : []);
   await readLockFile(lockFile); // a damaged lock file stops the run before anything happens
   const device = (config.values.runtime as { device: Device }).device;
+  const versions = await toolVersions(inv.root);
+  const runId = newRunId();
+  const threads = (config.values.runtime as { threads: number }).threads ||
+    navigator.hardwareConcurrency;
+  // Checked before the lock is taken: a missing permission or command is a usage error.
+  const executor = dryRun ? null : await EXECUTORS[where]({
+    inv,
+    jobs,
+    threads,
+    config,
+    session: {
+      root: inv.root,
+      store: store.root,
+      ...(inv.flags.preset === undefined ? {} : { preset: inv.flags.preset as string }),
+      sets: (inv.flags.set as string[] | undefined) ?? [],
+      ...(inv.flags.device === undefined ? {} : { device: inv.flags.device as string }),
+      runId,
+      versions,
+    },
+    dir: `${stateDir}/slurm/${runId}`,
+    width: Math.max(
+      0,
+      ...selected.flatMap((n) => [n.id, ...n.shards.map((s) => s.id)]).map((id) => id.length),
+    ),
+  });
+  const shardCount = selected.reduce((sum, node) => sum + node.shards.length, 0);
   inv.err(
     `sent ${inv.command}${
       stageName && inv.command === "stage" ? ` ${stageName}` : ""
-    }: ${selected.length} nodes · preset ${config.preset} · store ${store.root} · jobs ${jobs}${
-      dryRun ? " · dry run" : ""
-    }`,
+    }: ${selected.length} nodes${
+      shardCount > 0 ? ` (${shardCount} shards)` : ""
+    } · preset ${config.preset} · store ${store.root} · ${
+      where === "local" ? `jobs ${jobs}` : `executor ${where}`
+    }${dryRun ? " · dry run" : ""}`,
   );
-  const versions = await toolVersions(inv.root);
-  const runId = newRunId();
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
 
@@ -111,7 +151,8 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
       onAbandoned: (holder) => inv.err(abandonedLock(holder)),
     });
   }
-  const removeSignalHandlers = lock ? releaseOnSignal(lock, inv) : () => {};
+  let active: Executor | null = null;
+  const removeSignalHandlers = lock ? releaseOnSignal(lock, inv, () => active?.abort()) : () => {};
   try {
     const previous = await readLockFile(lockFile);
     let recordPath = "";
@@ -152,10 +193,10 @@ export async function runPipeline(inv: Invocation, stageName: string | null): Pr
       dryRun,
       force,
       device,
-      threads: (config.values.runtime as { threads: number }).threads ||
-        navigator.hardwareConcurrency,
+      threads,
       lock: previous,
       versions,
+      ...(executor ? { executor: (env: TaskEnv) => (active = executor(env)) } : {}),
     });
     const failed = outcomes.some((outcome) => outcome.state === "failed");
     const seconds = (performance.now() - t0) / 1000;
@@ -281,7 +322,15 @@ export async function showStatus(inv: Invocation): Promise<number> {
   const width = Math.max(...statuses.map((status) => status.node.length));
   for (const status of statuses) {
     const detail = status.state === "cached" ? status.key.slice(0, 12) : status.reasons.join("; ");
-    inv.out(`${status.state.padEnd(8)} ${status.node.padEnd(width)}  ${detail}`);
+    const shards = status.shards ?? [];
+    const stored = shards.filter((shard) => shard.cached).length;
+    const count = shards.length > 0 ? `; ${stored} of ${shards.length} shards in the store` : "";
+    inv.out(`${status.state.padEnd(8)} ${status.node.padEnd(width)}  ${detail}${count}`);
+    // Shards, indented under their node: a rerun runs only those not in the store.
+    for (const shard of shards) {
+      const state = shard.cached ? "cached" : "to run";
+      inv.out(`  ${state.padEnd(6)} ${shard.shard.padEnd(width)}  ${shard.key.slice(0, 12)}`);
+    }
   }
   const counts = countBy(statuses.map((status) => status.state));
   inv.out(
@@ -334,6 +383,90 @@ export async function runGc(inv: Invocation): Promise<number> {
   } finally {
     await lock?.release();
   }
+}
+
+// ── executors ────────────────────────────────────────────────────────────────────────────
+
+/** What choosing an executor needs. */
+interface ExecutorChoice {
+  inv: Invocation;
+  jobs: number;
+  threads: number;
+  config: ResolvedConfig;
+  session: WorkerSession;
+  /** Folder of this run's SLURM submissions. */
+  dir: string;
+  /** Width of the node column of status lines. */
+  width: number;
+}
+
+/** Makes a run's executor from its task environment; undefined: the runner's default. */
+type ExecutorFactory = ((env: TaskEnv) => Executor) | undefined;
+
+/**
+ * `--executor` value → what it runs on. Each checks what it needs (permissions, commands) before
+ * the run takes the store lock and throws a {@link UsageError} naming what is missing.
+ */
+const EXECUTORS: Readonly<Record<string, (choice: ExecutorChoice) => Promise<ExecutorFactory>>> = {
+  async local({ inv, jobs, threads, session }) {
+    // --jobs 1 runs every task in this process, with the whole thread budget.
+    if (jobs === 1) return undefined;
+    const deno = await workerDeno();
+    if (deno === null) {
+      throw new UsageError(
+        `--jobs ${jobs} runs nodes in ${jobs} worker processes of Deno, and starting deno is not ` +
+          "permitted here; the pipeline permission set allows it (run: deno), or give --allow-run=deno",
+      );
+    }
+    // Each worker gets its share of the budget, at least one thread.
+    const perWorker = Math.max(1, Math.floor(threads / jobs));
+    return () =>
+      workerPool({
+        size: jobs,
+        threads: perWorker,
+        session,
+        deno,
+        script: entryScript(),
+        write: inv.err,
+      });
+  },
+  async slurm({ inv, config, session, dir, width }) {
+    for (const name of SLURM_COMMANDS) {
+      if ((await Deno.permissions.query({ name: "run", command: name })).state !== "granted") {
+        throw new UsageError(
+          `--executor slurm starts ${SLURM_COMMANDS.join(", ")}, and starting ${name} is not ` +
+            `permitted; run the CLI with --allow-run=${SLURM_COMMANDS.join(",")} ` +
+            "(see the README's section on clusters)",
+        );
+      }
+    }
+    try {
+      await new Deno.Command("sbatch", { args: ["--version"], stdout: "null", stderr: "null" })
+        .output();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new UsageError(
+        "--executor slurm needs SLURM's client commands, and sbatch is not on PATH " +
+          "(Debian: apt-get install slurm-client)",
+      );
+    }
+    const slurm = getPath(config.values, "executor") as SlurmConfig;
+    return () =>
+      slurmExecutor({
+        config: slurm,
+        session,
+        deno: Deno.execPath(),
+        script: entryScript(),
+        dir,
+        write: inv.err,
+        width,
+      });
+  },
+};
+
+/** The script this process runs (workers start through it, so they find the same stages). */
+function entryScript(): string {
+  return decodeURIComponent(new URL(Deno.mainModule).pathname);
 }
 
 // ── helpers ──────────────────────────────────────────────────────────────────────────────
@@ -396,15 +529,17 @@ function abandonedLock(holder: LockHolder | null): string {
 }
 
 /**
- * On Ctrl-C or SIGTERM, say so and release the store lock before exiting (the kernel would drop
- * it anyway; releasing also clears the holder's name from the lock file). Unfinished work stays
+ * On Ctrl-C or SIGTERM, stop the executor's workers (SLURM jobs are cancelled), say so and
+ * release the store lock before exiting (the kernel would drop it anyway; releasing also clears
+ * the holder's name from the lock file). Unfinished work stays
  * in the store's .tmp/ (removed by the next run) and in scratch directories (resumed by the next
  * run).
  */
-function releaseOnSignal(lock: StoreLock, inv: Invocation): () => void {
+function releaseOnSignal(lock: StoreLock, inv: Invocation, abort: () => void): () => void {
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   const handlers = signals.map((signal) => {
     const handler = () => {
+      abort(); // worker processes, SLURM jobs
       lock.releaseSync();
       inv.err(`sent ${inv.command}: interrupted (${signal}); store lock released`);
       Deno.exit(signal === "SIGINT" ? 130 : 143);
@@ -520,8 +655,14 @@ function summaryLine(
 ): string {
   const counts = countBy(outcomes.map((outcome) => outcome.state));
   const parts = Object.entries(counts).map(([state, n]) => `${n} ${state}`);
+  const shards = outcomes.flatMap((outcome) => outcome.shards ?? []);
+  const shardParts = Object.entries(countBy(shards.map((shard) => shard.state)))
+    .map(([state, n]) => `${n} ${state}`);
+  const shardText = shards.length > 0 ? ` · ${shards.length} shards: ${shardParts.join(", ")}` : "";
   const record = recordPath ? ` · run record ${recordPath}` : "";
-  return `${outcomes.length} nodes: ${parts.join(", ")} · ${seconds.toFixed(2)} s${record}`;
+  return `${outcomes.length} nodes: ${parts.join(", ")}${shardText} · ${
+    seconds.toFixed(2)
+  } s${record}`;
 }
 
 async function toolVersions(root: string): Promise<Record<string, string>> {

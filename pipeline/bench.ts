@@ -14,7 +14,7 @@ import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import type { BenchResult } from "./bench_types.ts";
 import { ortVersion } from "./fingerprint.ts";
-import { PIPELINE_FLAGS } from "./bench_pipeline.ts";
+import { WORKER_FLAGS } from "./flags.ts";
 
 /** Suite name → module path (relative to this file). */
 export const SUITES: Readonly<Record<string, string>> = {
@@ -165,7 +165,7 @@ async function runEachInItsOwnProcess(names: readonly string[], argv: string[]):
   let code = 0;
   for (const name of names) {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...PIPELINE_FLAGS, "--allow-run", script, name, ...flags],
+      args: ["run", ...WORKER_FLAGS, "--allow-run", script, name, ...flags],
       stdout: "inherit",
       stderr: "inherit",
     });

@@ -18,17 +18,11 @@
 
 import { createHash } from "node:crypto";
 import type { BenchResult } from "./bench_types.ts";
+import { PIPELINE_FLAGS } from "./flags.ts";
 import { sha256File } from "./hash.ts";
 
 /** Permissions of the `pipeline` set in deno.json, spelled out (no experimental-config warning). */
-export const PIPELINE_FLAGS = [
-  "--allow-read=.,../shared/datasets",
-  "--allow-write=.",
-  "--allow-env=SENT_*,VK_ICD_FILENAMES,VK_DRIVER_FILES,XDG_RUNTIME_DIR,LOG_TOKENS,LOG_STREAM",
-  "--allow-sys=cpus,hostname,osRelease,systemMemoryInfo,networkInterfaces",
-  "--allow-ffi",
-  "--no-prompt",
-];
+export { PIPELINE_FLAGS };
 
 /**
  * Run the suite.

@@ -26,6 +26,11 @@ export interface NodeInputs {
   upstream: Record<string, string>;
   /** Engine version, ORT version, device, dtype, Deno version. */
   engine: EngineFingerprint;
+  /**
+   * Only in a shard's inputs: which shard of how many. A node's own inputs never hold the shard
+   * count (its config key is left out of the slice), so its key is the same for every count.
+   */
+  shard?: { index: number; count: number };
 }
 
 /**

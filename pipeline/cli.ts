@@ -24,6 +24,7 @@ import {
 import { UsageError } from "./errors.ts";
 import { explainDenied, permitsOf } from "./permits.ts";
 import type { Stage } from "./stage.ts";
+import { WORKER_COMMAND, workerMain } from "./worker.ts";
 
 /** Options for {@link main}. */
 export interface CliOptions {
@@ -82,7 +83,12 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
     doc: "artifact store (default: .sent/store, whose sent.lock.json is at the project root); " +
       "run records and the lock file go beside it",
   },
-  jobs: { type: "string", value: "N", doc: "independent nodes run at once (default: 1)" },
+  jobs: {
+    type: "string",
+    value: "N",
+    doc: "independent nodes and shards run at once; N > 1 runs them in N worker processes, " +
+      "each with 1/N of the thread budget (default: 1, in this process)",
+  },
   "dry-run": {
     type: "boolean",
     doc: "show what would run (gc: what would be removed), change nothing",
@@ -91,6 +97,12 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   force: { type: "boolean", doc: "recompute the stage's nodes even when cached" },
   mermaid: { type: "boolean", doc: "print a Mermaid flowchart instead of a text tree" },
   out: { type: "string", value: "DIR", doc: "publish: the site folder (default: .sent/site)" },
+  executor: {
+    type: "string",
+    value: "local|slurm",
+    doc: "where nodes and shards run: local (default; see --jobs) or slurm (job arrays through " +
+      "sbatch, options from the executor.* config keys; needs --allow-run=sbatch,squeue,sacct,scancel)",
+  },
   help: { type: "boolean", short: "h", doc: "show this help" },
 };
 
@@ -104,7 +116,7 @@ interface CommandSpec {
 }
 
 const CONFIG_FLAGS = ["preset", "set", "device", "store"] as const;
-const RUN_FLAGS = [...CONFIG_FLAGS, "jobs", "dry-run", "verify"] as const;
+const RUN_FLAGS = [...CONFIG_FLAGS, "jobs", "dry-run", "verify", "executor"] as const;
 
 /** Every command. */
 const COMMANDS: Readonly<Record<string, CommandSpec>> = {
@@ -183,6 +195,8 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
  * ```
  */
 export async function main(argv: string[], options: CliOptions): Promise<number> {
+  // A worker process of a run (--jobs N, or a SLURM array task): not a user command.
+  if (argv[0] === WORKER_COMMAND) return await workerMain(argv.slice(1), options.stages);
   const encoder = new TextEncoder();
   const out = options.stdout ??
     ((text: string) => Deno.stdout.writeSync(encoder.encode(text + "\n")));

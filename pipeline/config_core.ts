@@ -222,6 +222,7 @@ export const CORE_SCHEMA: SchemaTable = {
     doc: "Sequences generated and scored per batch (a speed knob: results do not depend on it).",
   },
   "score.shards": {
+    neutral: true,
     type: "int",
     min: 1,
     default: 1,
@@ -457,6 +458,7 @@ export const CORE_SCHEMA: SchemaTable = {
     doc: "Sequences generated per batch (a speed knob: results do not depend on it).",
   },
   "evaluate.shards": {
+    neutral: true,
     type: "int",
     min: 1,
     default: 1,
@@ -487,45 +489,53 @@ export const CORE_SCHEMA: SchemaTable = {
 
   // ── executor: SLURM job options of --executor slurm ──────────────────────────────────────
   "executor.partition": {
+    neutral: true,
     type: "string",
     default: "",
     doc: "SLURM partition of the jobs (sbatch --partition); empty: the cluster's default.",
   },
   "executor.time": {
+    neutral: true,
     type: "string",
     default: "",
     doc: "Time limit of each array task (sbatch --time, e.g. 02:00:00); empty: the partition's.",
   },
   "executor.gpusPerTask": {
+    neutral: true,
     type: "int",
     min: 0,
     default: 0,
     doc: "GPUs per array task (sbatch --gpus-per-task); 0 requests none.",
   },
   "executor.cpusPerTask": {
+    neutral: true,
     type: "int",
     min: 1,
     default: 1,
     doc: "CPUs per array task (sbatch --cpus-per-task), which are also its ORT threads.",
   },
   "executor.maxRunning": {
+    neutral: true,
     type: "int",
     min: 0,
     default: 0,
     doc: "Most array tasks running at once (sbatch --array=…%N); 0: as many as the cluster gives.",
   },
   "executor.sbatchFlags": {
+    neutral: true,
     type: "string[]",
     default: [],
     doc: "More sbatch flags, passed as they are (e.g. [--account=lab, --qos=normal]).",
   },
   "executor.retries": {
+    neutral: true,
     type: "int",
     min: 0,
     default: 2,
     doc: "Resubmissions of a failed or cancelled array task before the run fails, naming it.",
   },
   "executor.pollSeconds": {
+    neutral: true,
     type: "number",
     min: 0.05,
     default: 5,

@@ -59,6 +59,12 @@ export interface FieldSpec {
   path?: "read" | "write";
   /** Value used when a preset leaves the key out; keys without a default are required. */
   default?: unknown;
+  /**
+   * The key says how a run executes (shard counts, cluster job options), never what it computes:
+   * it is left out of every stage's config slice, hence of every cache key, so changing it reruns
+   * nothing.
+   */
+  neutral?: boolean;
 }
 
 /** Key path → spec. Paths are dot-separated; the first segment is the section. */

@@ -74,6 +74,11 @@ export interface BuildContextOptions {
   artifacts: ReadonlyMap<string, Artifact>;
   /** Where log lines go (default stderr). */
   write?: (line: string) => void;
+  /**
+   * Run as one shard of the node: `ctx.node`, `ctx.key`, the log prefix and `ctx.rng`'s seed
+   * are the shard's.
+   */
+  shard?: { id: string; key: string };
 }
 
 /**
@@ -87,12 +92,13 @@ export function buildContext(node: PipelineNode, options: BuildContextOptions): 
   const encoder = new TextEncoder();
   const write = options.write ??
     ((line: string) => Deno.stderr.writeSync(encoder.encode(line + "\n")));
+  const id = options.shard?.id ?? node.id;
   const log: Logger = {
-    info: (message) => write(`[${node.id}] ${message}`),
-    warn: (message) => write(`[${node.id}] warning: ${message}`),
+    info: (message) => write(`[${id}] ${message}`),
+    warn: (message) => write(`[${id}] warning: ${message}`),
   };
 
-  const metrics = createMetricsSink(options.scratchDir, node.id);
+  const metrics = createMetricsSink(options.scratchDir, id);
 
   const upstream: Record<string, Artifact[]> = {};
   for (const [stage, nodes] of node.upstream) {
@@ -100,32 +106,32 @@ export function buildContext(node: PipelineNode, options: BuildContextOptions): 
   }
 
   const ctx: StageContext = {
-    node: node.id,
-    key: node.key,
+    node: id,
+    key: options.shard?.key ?? node.key,
     params: node.params,
     config: structuredClone(node.config) as Record<string, unknown>,
     device: options.device,
     threads: options.threads,
     outDir: options.outDir,
     scratchDir: options.scratchDir,
-    rng: Rng.fromSeed(node.id),
+    rng: Rng.fromSeed(id),
     log,
     progress: (total, label = "") =>
-      createProgress(total, { label: label ? `[${node.id}] ${label}` : `[${node.id}]` }),
+      createProgress(total, { label: label ? `[${id}] ${label}` : `[${id}]` }),
     metrics: metrics.writer,
     upstream,
     input(stage) {
       const list = upstream[stage];
       if (list === undefined) {
         throw new Error(
-          `${node.id}: ctx.input("${stage}"): "${stage}" is not an upstream of this stage (upstream: ${
+          `${id}: ctx.input("${stage}"): "${stage}" is not an upstream of this stage (upstream: ${
             Object.keys(upstream).join(", ") || "none"
           })`,
         );
       }
       if (list.length !== 1) {
         throw new Error(
-          `${node.id}: ctx.input("${stage}") expects one upstream node, found ${list.length}; use ctx.upstream["${stage}"]`,
+          `${id}: ctx.input("${stage}") expects one upstream node, found ${list.length}; use ctx.upstream["${stage}"]`,
         );
       }
       return list[0];

@@ -85,5 +85,9 @@ export async function collectGarbage(store: ArtifactStore, options: GcOptions): 
 }
 
 function addNodes(into: Set<string>, record: RunRecord): void {
-  for (const node of record.nodes) into.add(`${node.stage}/${node.key}`);
+  for (const node of record.nodes) {
+    into.add(`${node.stage}/${node.key}`);
+    // A sharded node's shards live in its stage's folder: kept as long as the run is.
+    for (const shard of node.shards ?? []) into.add(`${node.stage}/${shard.key}`);
+  }
 }

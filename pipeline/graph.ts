@@ -27,6 +27,20 @@ import {
 } from "./fingerprint.ts";
 import type { Params, ParamValue, Stage } from "./stage.ts";
 
+/** One shard of a sharded node: its own cached artifact. */
+export interface ShardNode {
+  /** Id: the node id, `#`, the 1-based index, `/`, the count, e.g. `score#3/8`. */
+  id: string;
+  /** 0-based index. */
+  index: number;
+  /** Number of shards of the node. */
+  count: number;
+  /** The node's inputs plus `shard: { index, count }`. */
+  inputs: NodeInputs;
+  /** Cache key of the shard's artifact. */
+  key: string;
+}
+
 /** One node: a stage with one combination of its fan-out parameters. */
 export interface PipelineNode {
   /** Id: the stage name, plus `[name=value,…]` for fanned-out stages. */
@@ -43,6 +57,11 @@ export interface PipelineNode {
   inputs: NodeInputs;
   /** Cache key. */
   key: string;
+  /**
+   * Shards, when the stage declares `shards` and its count key is above 1; otherwise empty and
+   * the node runs whole.
+   */
+  shards: readonly ShardNode[];
 }
 
 /** Nodes in dependency order. */
@@ -96,6 +115,7 @@ export async function buildGraph(
       cache: scanCache,
     });
     const slice = configSliceOf(stage, config.values);
+    const count = shardCountOf(stage, config.values);
     const stageNodes: PipelineNode[] = [];
     for (const params of expandParams(stage, config.values)) {
       const upstream = new Map<string, PipelineNode[]>();
@@ -114,14 +134,16 @@ export async function buildGraph(
         upstream: upstreamKeys,
         engine: engineFingerprintFor(engine, stage.engine),
       };
+      const id = nodeId(stage.name, params);
       stageNodes.push({
-        id: nodeId(stage.name, params),
+        id,
         stage,
         params,
         upstream,
         config: slice,
         inputs,
         key: cacheKey(inputs),
+        shards: count > 1 ? shardNodes(id, inputs, count) : [],
       });
     }
     nodesByStage.set(stage.name, stageNodes);
@@ -173,6 +195,46 @@ export function withAncestors(
   };
   targets.forEach(visit);
   return graph.nodes.filter((node) => wanted.has(node.id));
+}
+
+/**
+ * Id of shard `index` (0-based) of `count` of a node: `score#3/8` is the third of eight.
+ *
+ * @param node Node id.
+ * @param index 0-based shard index.
+ * @param count Number of shards.
+ * @returns The shard id.
+ */
+export function shardId(node: string, index: number, count: number): string {
+  return `${node}#${index + 1}/${count}`;
+}
+
+function shardNodes(node: string, inputs: NodeInputs, count: number): ShardNode[] {
+  return Array.from({ length: count }, (_, index) => {
+    const shardInputs: NodeInputs = { ...inputs, shard: { index, count } };
+    return {
+      id: shardId(node, index, count),
+      index,
+      count,
+      inputs: shardInputs,
+      key: cacheKey(shardInputs),
+    };
+  });
+}
+
+/** The shard count of a stage under a config: 1 for stages that do not shard. */
+function shardCountOf(stage: Stage, values: ConfigValues): number {
+  if (!stage.shards) return 1;
+  const value = getPath(values, stage.shards.count);
+  if (value === undefined) return 1;
+  if (!Number.isInteger(value) || (value as number) < 1) {
+    throw new Error(
+      `stage "${stage.name}" reads its shard count from config key "${stage.shards.count}", which is ${
+        JSON.stringify(value)
+      }; expected an integer ≥ 1`,
+    );
+  }
+  return value as number;
 }
 
 /** Default upstream rule: parameters both sides have must be equal. */
@@ -252,7 +314,43 @@ function expandParams(stage: Stage, values: ConfigValues): Params[] {
   return combos;
 }
 
+/**
+ * The config slice of a stage. A sharded stage's shard-count key and every `neutral` key of the
+ * schema are left out: results do not depend on them, so neither does the key.
+ */
 function configSliceOf(stage: Stage, values: ConfigValues): unknown {
+  const slice = wholeSliceOf(stage, values);
+  if (stage.shards) deletePath(slice, stage.shards.count);
+  // Keys that say how a run executes, not what it computes (executor.*, shard counts).
+  for (const [path, spec] of configSchema()) if (spec.neutral) deletePath(slice, path);
+  return slice;
+}
+
+/**
+ * Remove a dot path from a plain object (no-op when absent), and the objects on the way that
+ * this leaves empty (a section of neutral keys only).
+ */
+function deletePath(value: unknown, path: string): void {
+  const parts = path.split(".");
+  const chain: Record<string, unknown>[] = [];
+  let node = value;
+  for (const part of parts.slice(0, -1)) {
+    if (typeof node !== "object" || node === null) return;
+    chain.push(node as Record<string, unknown>);
+    node = (node as Record<string, unknown>)[part];
+  }
+  if (typeof node !== "object" || node === null) return;
+  const leaf = node as Record<string, unknown>;
+  if (!Object.hasOwn(leaf, parts[parts.length - 1])) return;
+  delete leaf[parts[parts.length - 1]];
+  let child = leaf;
+  for (let i = chain.length - 1; i >= 0 && Object.keys(child).length === 0; i--) {
+    delete chain[i][parts[i]];
+    child = chain[i];
+  }
+}
+
+function wholeSliceOf(stage: Stage, values: ConfigValues): unknown {
   if (stage.configSlice) return stage.configSlice(structuredClone(values));
   const slice: ConfigValues = {};
   for (const path of stage.configKeys) {

@@ -37,6 +37,26 @@ export interface NodeOutcome {
   seconds: number;
   /** Error message when failed. */
   error?: string;
+  /** A sharded node's shards, in shard order (absent for a node that ran whole). */
+  shards?: ShardOutcome[];
+}
+
+/** What happened to one shard of a sharded node in a run. */
+export interface ShardOutcome {
+  /** Shard id, e.g. `score#3/8`. */
+  shard: string;
+  /** Cache key of the shard's artifact (in the node's stage folder). */
+  key: string;
+  /** Outcome. */
+  state: NodeState;
+  /** Why it ran (or would run, or did not). */
+  reason: string;
+  /** Seconds spent (0 when cached). */
+  seconds: number;
+  /** Error message when failed. */
+  error?: string;
+  /** Submissions it took (SLURM resubmits failed shards), when more than one. */
+  attempts?: number;
 }
 
 /** A run record. */

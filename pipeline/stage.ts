@@ -31,6 +31,12 @@
  * });
  * ```
  *
+ * **Sharded stages.** A stage whose work is many independent units (problems × samples drawn from
+ * counter-based random streams) can declare `shards`: a config key holding the shard count, how
+ * one shard runs, and how the shards' artifacts merge into the node's. Each shard is its own
+ * cached artifact; the merged artifact must be byte for byte the one `run` writes, so the shard
+ * count is left out of the cache key (see {@link ShardSpec}).
+ *
  * @module
  */
 
@@ -146,7 +152,10 @@ export interface StageContext<C = Record<string, unknown>> {
   config: C;
   /** Execution provider of this run (`runtime.device`). */
   device: Device;
-  /** ORT intra-op threads this node may use: the run's budget split over `--jobs`. */
+  /**
+   * ORT intra-op threads this node may use: the run's budget split over `--jobs` (each worker
+   * process gets its share), or `executor.cpusPerTask` under SLURM.
+   */
   threads: number;
   /** Empty directory that becomes the artifact when `run` returns. */
   outDir: string;
@@ -190,6 +199,80 @@ export type EstimateFn = (
   params: Params,
 ) => StageEstimate | null;
 
+/** One shard of a sharded node: shard `index` (0-based) of `count`. */
+export interface Shard {
+  /** 0-based index. */
+  readonly index: number;
+  /** Number of shards of the node. */
+  readonly count: number;
+  /**
+   * This shard's part of `total` work units: the half-open range [start, end). The ranges of a
+   * node's shards are contiguous, in order, cover 0 … total − 1, and differ in size by at most one.
+   * @param total Work units of the whole node.
+   * @returns `[start, end)`.
+   */
+  range(total: number): readonly [start: number, end: number];
+}
+
+/**
+ * How a stage's work splits into shards. The stage's own `run` stays the one-process path (a
+ * shard count of 1 runs it unchanged); with a count above 1 the engine runs `run` of the spec
+ * once per shard, each into its own cached artifact (a failed shard reruns alone), then `merge`
+ * once with every shard's artifact.
+ *
+ * Contract: merging the shards must write exactly the files `run` writes, byte for byte, for any
+ * shard count. So a shard's result must not depend on which other units share its process:
+ * random numbers come from counter streams keyed by the work unit (never from `ctx.rng`, which is
+ * seeded per shard), and batching must not change numbers.
+ */
+export interface ShardSpec<C> {
+  /**
+   * Config key path holding the shard count (an int ≥ 1), e.g. `score.shards`. It is left out of
+   * the node's config slice, hence of its cache key: any count gives the same artifact.
+   */
+  count: string;
+  /**
+   * Produce one shard's partial artifact in `ctx.outDir` (`ctx.node` and `ctx.key` are the
+   * shard's).
+   * @param ctx The shard's context.
+   * @param shard Which shard.
+   */
+  run(ctx: StageContext<C>, shard: Shard): Promise<void>;
+  /**
+   * Combine the shards' artifacts, in shard order, into `ctx.outDir` (the node's context).
+   * @param ctx The node's context.
+   * @param shards The shards' artifacts, shard 0 first.
+   */
+  merge(ctx: StageContext<C>, shards: readonly Artifact[]): Promise<void>;
+}
+
+/**
+ * A shard's range of `total` units: [⌊index·total/count⌋, ⌊(index+1)·total/count⌋).
+ *
+ * @param index 0-based shard index.
+ * @param count Number of shards (≥ 1).
+ * @returns The shard.
+ * @example
+ * ```ts
+ * import { shardOf } from "./stage.ts";
+ * shardOf(1, 3).range(10); // [3, 6]
+ * ```
+ */
+export function shardOf(index: number, count: number): Shard {
+  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0) {
+    throw new Error(`shardOf(${index}, ${count}): expected integers with 0 ≤ index < count`);
+  }
+  if (index >= count) {
+    throw new Error(`shardOf(${index}, ${count}): index must be below the count`);
+  }
+  return Object.freeze({
+    index,
+    count,
+    range: (total: number) =>
+      [Math.floor(index * total / count), Math.floor((index + 1) * total / count)] as const,
+  });
+}
+
 /** Declaration of a stage, as passed to {@link defineStage}. */
 export interface StageOptions<C> {
   /** Stage name: lowercase letters, digits and `_`, starting with a letter. */
@@ -215,6 +298,8 @@ export interface StageOptions<C> {
   engine?: boolean;
   /** Optional: the cost of one node, for `--dry-run` (see {@link StageEstimate}). */
   estimate?: EstimateFn;
+  /** Optional: how the node's work splits into shards (see {@link ShardSpec}). */
+  shards?: ShardSpec<C>;
   /** Produce the artifact in `ctx.outDir`. */
   run(ctx: StageContext<C>): Promise<void>;
 }
@@ -239,6 +324,8 @@ export interface Stage<C = Record<string, unknown>> {
   readonly engine: boolean;
   /** Cost of one node for `--dry-run`, when the stage can tell. */
   readonly estimate?: EstimateFn;
+  /** How the work splits into shards, for stages that can be sharded. */
+  readonly shards?: ShardSpec<C>;
   /** Body (method syntax, so stages with different slice types fit in one list). */
   run(ctx: StageContext<C>): Promise<void>;
 }
@@ -270,6 +357,13 @@ export function defineStage<C = Record<string, unknown>>(options: StageOptions<C
       throw new Error(`${where}: parameter name "${param}" must be an identifier`);
     }
   }
+  if (
+    options.shards !== undefined && !/^[a-zA-Z][\w]*(\.[a-zA-Z][\w]*)+$/.test(options.shards.count)
+  ) {
+    throw new Error(
+      `${where}: shards.count is "${options.shards.count}"; expected a config key path such as "score.shards"`,
+    );
+  }
   return Object.freeze({
     name: options.name,
     module: options.module,
@@ -282,6 +376,7 @@ export function defineStage<C = Record<string, unknown>>(options: StageOptions<C
     params: options.params ?? {},
     engine: options.engine ?? false,
     estimate: options.estimate,
+    shards: options.shards,
     run: options.run,
   });
 }

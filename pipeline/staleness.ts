@@ -8,7 +8,7 @@
  */
 
 import type { NodeInputs } from "./cache_key.ts";
-import type { PipelineGraph } from "./graph.ts";
+import type { PipelineGraph, PipelineNode } from "./graph.ts";
 import type { LockFile } from "./records.ts";
 import type { ArtifactStore } from "./store.ts";
 
@@ -28,6 +28,18 @@ export interface NodeStatus {
   state: NodeFreshness;
   /** One line per reason (empty when cached). */
   reasons: string[];
+  /** A sharded node that is not cached: whether each shard's artifact is in the store. */
+  shards?: ShardStatus[];
+}
+
+/** Whether one shard of a node that is not cached is in the store. */
+export interface ShardStatus {
+  /** Shard id, e.g. `score#3/8`. */
+  shard: string;
+  /** Cache key of its artifact. */
+  key: string;
+  /** True when its artifact is in the store (the next run takes it from there). */
+  cached: boolean;
 }
 
 /** One comparison: a part of the inputs and how to describe its changes. */
@@ -128,15 +140,28 @@ export async function graphStatus(
       out.push({ ...base, state: "cached", reasons: [] });
       continue;
     }
+    const shards = node.shards.length === 0 ? {} : { shards: await shardStatus(store, node) };
     const entry = lock?.nodes[node.id];
     if (!entry) {
-      out.push({ ...base, state: "new", reasons: ["never run (not in the lock file)"] });
+      out.push({ ...base, state: "new", reasons: ["never run (not in the lock file)"], ...shards });
     } else if (entry.key === node.key) {
-      out.push({ ...base, state: "missing", reasons: [`inputs unchanged but artifact ${reason}`] });
+      const reasons = [`inputs unchanged but artifact ${reason}`];
+      out.push({ ...base, state: "missing", reasons, ...shards });
     } else {
-      const reasons = explainChange(entry.inputs, node.inputs);
-      out.push({ ...base, state: "stale", reasons: reasons.length ? reasons : ["inputs changed"] });
+      const changes = explainChange(entry.inputs, node.inputs);
+      const reasons = changes.length ? changes : ["inputs changed"];
+      out.push({ ...base, state: "stale", reasons, ...shards });
     }
+  }
+  return out;
+}
+
+/** Which of a node's shards are in the store. */
+async function shardStatus(store: ArtifactStore, node: PipelineNode): Promise<ShardStatus[]> {
+  const out: ShardStatus[] = [];
+  for (const shard of node.shards) {
+    const { manifest } = await store.read(node.stage.name, shard.key);
+    out.push({ shard: shard.id, key: shard.key, cached: manifest !== null });
   }
   return out;
 }

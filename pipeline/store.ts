@@ -6,6 +6,7 @@
  * ```
  * store.json                       marks the directory as a store (format, creation time)
  * .lock                            the store lock (store_lock.ts)
+ * .lock.workers                    held shared by worker processes of the running run
  * <stage>/<key[0:2]>/<key>/        one committed artifact: the stage's files + manifest.json
  * .tmp/<stage>-<key[0:12]>-<pid>-<n>/   artifacts being written (renamed into place when done)
  * .scratch/<stage>/<key>/          per-key scratch (checkpoints), kept until the artifact commits
@@ -113,7 +114,15 @@ export interface StoreMarker {
 }
 
 /** Entries of a store root that are the store's own, not stage folders. */
-const RESERVED = new Set([STORE_MARKER, ".lock", ".lock.break", ".tmp", ".scratch", ".trash"]);
+const RESERVED = new Set([
+  STORE_MARKER,
+  ".lock",
+  ".lock.break",
+  ".lock.workers",
+  ".tmp",
+  ".scratch",
+  ".trash",
+]);
 
 /** A cache key: 64 lowercase hex digits. */
 const KEY = /^[0-9a-f]{64}$/;

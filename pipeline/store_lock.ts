@@ -16,6 +16,13 @@
  * Network file systems: flock works on local disks and on NFSv4 (emulated with byte-range locks);
  * put the store on a local disk or NFSv4.
  *
+ * Worker processes (`--jobs N`) do not take the lock: the run that started them holds it for
+ * them. Each worker holds a *shared* lock on `<store>/.lock.workers` for as long as it lives
+ * ({@link holdWorkerLock}), and whoever takes the store lock then waits for an *exclusive* lock
+ * on that file, i.e. until no worker of an earlier run is left. A worker exits as soon as its run
+ * goes (its stdin closes), so after a `kill -9` of a run that wait is a few milliseconds, and no
+ * orphaned worker can write into the store while the next run uses it.
+ *
  * @module
  */
 
@@ -51,6 +58,34 @@ export interface AcquireOptions {
   onAbandoned?: (holder: LockHolder | null) => void;
   /** How long the lock may be busy before `onWait` is called. Default 100 ms. */
   waitNoticeMs?: number;
+  /** Called once when worker processes of an earlier run are still alive (they are waited for). */
+  onWaitWorkers?: () => void;
+}
+
+/**
+ * The file worker processes hold a shared lock on, beside the store lock.
+ * @param lockPath The store lock's path.
+ * @returns Its path.
+ */
+export function workersLockPath(lockPath: string): string {
+  return `${lockPath}.workers`;
+}
+
+/**
+ * In a worker process: hold a shared lock on the workers' lock file until the process ends, so
+ * that the next run to take the store lock waits for this worker to be gone.
+ *
+ * @param lockPath The store lock's path (`<store>/.lock`).
+ * @returns When the shared lock is held.
+ */
+export async function holdWorkerLock(lockPath: string): Promise<void> {
+  const file = await Deno.open(workersLockPath(lockPath), {
+    read: true,
+    write: true,
+    create: true,
+  });
+  await file.lock(false);
+  // Kept open (and locked) for the process's lifetime; the kernel drops it when the worker ends.
 }
 
 /**
@@ -96,7 +131,33 @@ export async function acquireStoreLock(path: string, options: AcquireOptions): P
     startedAt: new Date().toISOString(),
   };
   writeAll(file, JSON.stringify(me) + "\n");
+  try {
+    await waitForWorkers(path, options);
+  } catch (error) {
+    file.close();
+    throw error;
+  }
   return holdLock(path, file);
+}
+
+/** Wait until no worker process of an earlier run holds the workers' lock file. */
+async function waitForWorkers(path: string, options: AcquireOptions): Promise<void> {
+  const workers = await Deno.open(workersLockPath(path), {
+    read: true,
+    write: true,
+    create: true,
+  });
+  try {
+    const locked = workers.lock(true);
+    const busy = await Promise.race([
+      locked.then(() => false),
+      delay(options.waitNoticeMs ?? 100).then(() => true),
+    ]);
+    if (busy) options.onWaitWorkers?.();
+    await locked;
+  } finally {
+    workers.close(); // drops the exclusive lock: this run's own workers take it shared
+  }
 }
 
 /**

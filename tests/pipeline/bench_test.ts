@@ -2,10 +2,11 @@
 
 import assert from "node:assert/strict";
 import type { SuiteReport } from "../../pipeline/bench.ts";
-import { PIPELINE_FLAGS, ROOT } from "./_harness.ts";
+import { WORKER_FLAGS } from "../../pipeline/flags.ts";
+import { ROOT } from "./_harness.ts";
 
-/** The bench task's permissions: the pipeline set, plus starting processes. */
-const BENCH_FLAGS = [...PIPELINE_FLAGS, "--allow-run"];
+/** The bench task's permissions: the pipeline set, with starting any process. */
+const BENCH_FLAGS = [...WORKER_FLAGS, "--allow-run"];
 
 async function bench(args: string[], options: { flags?: string[]; path?: string } = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -44,7 +45,7 @@ Deno.test("bench.ts pipeline measures cached_reproduce_s with no deno on PATH (a
 });
 
 Deno.test("bench.ts fails, naming the figure, when it may not start processes, rather than skip it", async () => {
-  const result = await bench(["pipeline", "--json", "--quick"], { flags: PIPELINE_FLAGS });
+  const result = await bench(["pipeline", "--json", "--quick"], { flags: [...WORKER_FLAGS] });
   assert.notEqual(result.code, 0);
   assert.match(
     result.stderr,
