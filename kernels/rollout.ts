@@ -363,7 +363,7 @@ export async function scoreResponses(
   const entropy = new Float32Array(B * W);
   const temperature = options.temperature === 0 ? 1 : options.temperature ?? 1;
   for (const [start, end] of rowRanges(B, options.microBatchSize ?? 8)) {
-    const part = trimmed(sliceRows(rollout, start, end));
+    const part = trimRows(rollout, start, end).batch;
     const w = part.length - 1;
     const out = await scorer.score(part, { temperature });
     for (let r = 0; r < end - start; r++) {
@@ -378,21 +378,68 @@ export async function scoreResponses(
   return { logp, entropy };
 }
 
-/** A rollout's token batch cut to its longest row (≥ 2 columns). */
-function trimmed(rollout: Rollout): TokenBatch {
-  const { batch: B, length: T } = rollout.batch;
-  let L = 2;
-  for (let i = 0; i < B; i++) {
-    L = Math.max(L, rollout.promptLengths[i] + rollout.responseLengths[i]);
+/**
+ * Rows [start, end) of a rollout cut to their own longest row (prompt + completion), so a
+ * micro-batch does not pay for its neighbours' length: only trailing padding is dropped, which
+ * no real token sees. Every [B, T−1] array of the micro-batch keeps its alignment: cut it with
+ * {@link cutColumns} from T − 1 to the result's `length − 1` columns.
+ *
+ * @param rollout The whole rollout.
+ * @param start First row.
+ * @param end One past the last row.
+ * @param minLength Keep at least this many columns (≥ 2; e.g. a head that runs in n chunks of
+ *   positions needs n + 1). The rollout must be at least this long (`rolloutBatch`'s `length`).
+ * @returns The micro-batch (copies of the cut arrays; views when nothing is cut).
+ * @example
+ * ```ts
+ * import { rolloutBatch, trimRows } from "./rollout.ts";
+ * const rollout = rolloutBatch([[1, 5], [1, 6, 7, 8]], [[2], [9, 9, 2]], { padId: 0 });
+ * trimRows(rollout, 0, 1).batch.length; // 3 (row 0 alone has 3 tokens, not 7)
+ * ```
+ */
+export function trimRows(rollout: Rollout, start: number, end: number, minLength = 2): Rollout {
+  const part = sliceRows(rollout, start, end);
+  const T = rollout.batch.length;
+  let L = Math.max(2, minLength);
+  for (let i = 0; i < end - start; i++) {
+    L = Math.max(L, part.promptLengths[i] + part.responseLengths[i]);
   }
-  if (L >= T) return rollout.batch;
-  const cut = (a: Int32Array) => {
-    const out = new Int32Array(B * L);
-    for (let i = 0; i < B; i++) out.set(a.subarray(i * T, i * T + L), i * L);
-    return out;
+  if (L > T) {
+    throw new Error(`trimRows(): minLength ${minLength} exceeds the rollout's length ${T}`);
+  }
+  if (L === T) return part;
+  return {
+    ...part,
+    batch: {
+      batch: end - start,
+      length: L,
+      ids: cutColumns(part.batch.ids, T, L),
+      mask: cutColumns(part.batch.mask, T, L),
+      positions: cutColumns(part.batch.positions, T, L),
+    },
+    responseMask: cutColumns(part.responseMask, T - 1, L - 1),
   };
-  const { ids, mask, positions } = rollout.batch;
-  return { batch: B, length: L, ids: cut(ids), mask: cut(mask), positions: cut(positions) };
+}
+
+/**
+ * The first `to` columns of a row-major array with `from` columns (a copy; the array itself
+ * when nothing is cut).
+ *
+ * @param values The array, [rows, from].
+ * @param from Its columns.
+ * @param to Columns kept (≤ from).
+ * @returns [rows, to].
+ */
+export function cutColumns<A extends Int32Array | Float32Array>(
+  values: A,
+  from: number,
+  to: number,
+): A {
+  if (from === to) return values;
+  const rows = values.length / from;
+  const out = new (values.constructor as { new (n: number): A })(rows * to);
+  for (let r = 0; r < rows; r++) out.set(values.subarray(r * from, r * from + to), r * to);
+  return out;
 }
 
 // ----- the policy that follows the trainer --------------------------------------------------------

@@ -25,14 +25,15 @@ import {
 import { compile, type Program } from "../kernels/session.ts";
 import { Policy } from "../kernels/policy.ts";
 import {
+  cutColumns,
   PolicyTrainer,
   type Rollout,
   rolloutBatch,
   rolloutFeeds,
   rowRanges,
   scoreResponses,
-  sliceRows,
   takeRows,
+  trimRows,
 } from "../kernels/rollout.ts";
 import { HostTensor } from "../kernels/session.ts";
 import { readSafetensors, writeSafetensors } from "../kernels/safetensors.ts";
@@ -299,7 +300,7 @@ export class GrpoRun {
       const scale = this.#miniScope ? 1 : 1 / ranges.length;
       const micros = ranges.map(([u0, u1]) => {
         const [a, b] = [m0 + u0, m0 + u1];
-        const part = trimmedRows(rollout, a, b, this.#minLength);
+        const part = trimRows(rollout, a, b, this.#minLength);
         const w = part.batch.length - 1;
         const rowsOf = (values: Float32Array) => cutColumns(takeRows(values, B, a, b), W, w);
         const feeds: Record<string, HostTensor> = {
@@ -486,40 +487,6 @@ async function readLatest(scratch: string): Promise<{ dir: string; position: Pos
 
 function cloneWeights(weights: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
   return new Map([...weights].map(([n, w]) => [n, w.slice()]));
-}
-
-/**
- * Rows [a, b) of a rollout, cut to their longest row (but not below `minLength` tokens) so no
- * micro-batch pays for others' length.
- */
-function trimmedRows(rollout: Rollout, a: number, b: number, minLength: number): Rollout {
-  const part = sliceRows(rollout, a, b);
-  let L = Math.max(2, minLength);
-  for (let i = 0; i < b - a; i++) {
-    L = Math.max(L, part.promptLengths[i] + part.responseLengths[i]);
-  }
-  const T = rollout.batch.length;
-  if (L === T) return part;
-  return {
-    ...part,
-    batch: {
-      batch: b - a,
-      length: L,
-      ids: cutColumns(part.batch.ids, T, L),
-      mask: cutColumns(part.batch.mask, T, L),
-      positions: cutColumns(part.batch.positions, T, L),
-    },
-    responseMask: cutColumns(part.responseMask, T - 1, L - 1),
-  };
-}
-
-/** The first `to` columns of a row-major array with `from` columns. */
-function cutColumns<A extends Int32Array | Float32Array>(a: A, from: number, to: number): A {
-  if (from === to) return a;
-  const rows = a.length / from;
-  const out = new (a.constructor as { new (n: number): A })(rows * to);
-  for (let r = 0; r < rows; r++) out.set(a.subarray(r * from, r * from + to), r * to);
-  return out;
 }
 
 /** The feeds a graph declares, failing on any it needs that is not provided. */

@@ -10,6 +10,7 @@ import {
 } from "../../kernels/policy.ts";
 import {
   completionLogprobsAsOld,
+  cutColumns,
   PolicyTrainer,
   responseArray,
   responseValues,
@@ -19,6 +20,7 @@ import {
   scoreResponses,
   sliceRows,
   takeRows,
+  trimRows,
 } from "../../kernels/rollout.ts";
 import { generate, type SampleRequest } from "../../kernels/sampling.ts";
 import type { HostTensor } from "../../kernels/session.ts";
@@ -249,4 +251,23 @@ Deno.test("PolicyTrainer with a webgpu trainer downloads the parameters after ea
   for (const [name, w] of pt.policy.weights) assert.deepEqual(w, trained.get(name), name);
   assert.notDeepEqual(await pt.scoreResponses(r), before);
   await pt.release();
+});
+
+Deno.test("trimRows() cuts a micro-batch to its own longest row, keeps a minimum width, and keeps the response mask aligned", () => {
+  const rollout = rolloutBatch([[1, 5], [1, 6, 7, 8], [1]], [[2], [9, 9, 2], [3, 2]], { padId: 0 });
+  assert.equal(rollout.batch.length, 7);
+  const first = trimRows(rollout, 0, 1);
+  assert.equal(first.batch.length, 3);
+  assert.deepEqual([...first.batch.ids], [1, 5, 2]);
+  assert.deepEqual([...first.responseMask], [0, 1]);
+  const wide = trimRows(rollout, 0, 1, 5);
+  assert.equal(wide.batch.length, 5);
+  assert.deepEqual([...wide.batch.ids], [1, 5, 2, 0, 0]);
+  assert.deepEqual([...wide.responseMask], [0, 1, 0, 0]);
+  const last = trimRows(rollout, 2, 3);
+  assert.deepEqual([...last.batch.ids], [1, 3, 2]);
+  assert.deepEqual([...last.responseMask], [1, 1]);
+  assert.equal(trimRows(rollout, 1, 2).batch.length, 7, "the longest row: nothing to cut");
+  assert.throws(() => trimRows(rollout, 0, 1, 8), /minLength 8 exceeds the rollout's length 7/);
+  assert.deepEqual([...cutColumns(Float32Array.from([1, 2, 3, 4, 5, 6]), 3, 2)], [1, 2, 4, 5]);
 });
