@@ -42,6 +42,7 @@ import {
   type LossBuilder,
   nextTokenPredictions,
   parameterShapes,
+  queryBlocksFit,
   type Qwen2Config,
   qwen2ConfigFromHF,
   qwen2ConfigToHF,
@@ -198,6 +199,13 @@ export interface ScoreOptions {
    * vocabulary); null for whole logits. Same results either way, to float rounding.
    */
   chunking?: HeadChunking | null;
+  /**
+   * Run each layer's attention in this many blocks of consecutive query positions
+   * (`blockedAttention` of kernels/transformer.ts), so no run holds the [H, T, T] scores of a
+   * whole long row: default `scoreQueryBlocks(config, T)` of each batch (none for short rows);
+   * null or 1 for whole attention. Same results either way, to float rounding.
+   */
+  queryBlocks?: number | null;
 }
 
 /**
@@ -209,12 +217,12 @@ export interface ScoreOptions {
  * Outputs: `logprobs` [batch, seq − 1] and `entropy` [batch, seq − 1].
  *
  * @param config The architecture.
- * @param options Temperature.
+ * @param options Temperature, head chunking, query blocks.
  * @returns The graph.
  */
 export function buildScoreGraph(config: Qwen2Config, options: ScoreOptions = {}): Graph {
   const b = new GraphBuilder("qwen2_score");
-  const p = nextTokenPredictions(b, config);
+  const p = nextTokenPredictions(b, config, { queryBlocks: options.queryBlocks ?? 1 });
   const t = { temperature: options.temperature };
   if (options.chunking) {
     const head = { hidden: p.hidden, weight: p.headWeight, targets: p.targets };
@@ -475,7 +483,8 @@ export class Policy {
    */
   program(kind: ProgramKind, options: ScoreOptions = {}): Promise<Program> {
     const chunks = options.chunking?.chunks ?? 0;
-    const key = kind === "score" ? `score@${options.temperature ?? 1}/${chunks}` : kind;
+    const blocks = options.queryBlocks ?? 1;
+    const key = kind === "score" ? `score@${options.temperature ?? 1}/${chunks}/${blocks}` : kind;
     let p = this.#programs.get(key);
     if (!p) {
       const graph = GRAPHS[kind](this.config, options);
@@ -605,16 +614,27 @@ export class Policy {
    *
    * @param batch Token batch (either padding side).
    * @param options Temperature the logits are divided by (default 1); head chunking (default
-   *   by vocabulary and width).
+   *   by vocabulary and width); query blocks of the attention (default by heads and length).
    * @returns Scores for positions 0 … length − 2.
+   * @throws Error when `options.queryBlocks` would leave a block of this length empty.
    */
   async score(batch: TokenBatch, options: ScoreOptions = {}): Promise<ScoreResult> {
     const chunking = options.chunking === undefined
       ? scoreChunking(this.config.vocabSize, batch.length - 1)
       : options.chunking;
-    const program = await this.program("score", { ...options, chunking });
-    // Rows are independent: long sequences of a large model run a few rows at a time, so the
-    // attention scores ([rows, H, T, T] per layer) stay within SCORE_ATTENTION_BYTES.
+    const queryBlocks = options.queryBlocks === undefined
+      ? scoreQueryBlocks(this.config, batch.length)
+      : options.queryBlocks;
+    if (queryBlocks && !queryBlocksFit(batch.length, queryBlocks)) {
+      throw new Error(
+        `Policy.score(): queryBlocks is ${queryBlocks} at length ${batch.length}; expected a ` +
+          `power of two no larger than the length`,
+      );
+    }
+    const program = await this.program("score", { ...options, chunking, queryBlocks });
+    // Rows are independent: long sequences of a large model run a few rows at a time, so a
+    // run's activations stay bounded (scoreRowsPerRun; with query blocks, its attention scores
+    // are a block's, [rows, H, T/n, T] per layer).
     const W = batch.length - 1;
     const step = scoreRowsPerRun(this.config, batch.length);
     const logprobs = new Float32Array(batch.batch * W);
@@ -664,6 +684,43 @@ export const SCORE_ATTENTION_BYTES = 2 ** 30;
 export function scoreRowsPerRun(config: Qwen2Config, length: number): number {
   const perRow = 3 * 4 * config.numHeads * length * length;
   return Math.max(1, Math.floor(SCORE_ATTENTION_BYTES / perRow));
+}
+
+/** Bytes of attention one query block of a score run may hold per row and layer (×3 as above). */
+export const SCORE_BLOCK_BYTES = 2 ** 26;
+
+/** Most query blocks a score graph is built with by default. */
+export const MAX_QUERY_BLOCKS = 64;
+
+/**
+ * Query blocks of a score run over rows of T positions: none while a row's whole attention
+ * (H · T² float32 values, three times) fits in {@link SCORE_BLOCK_BYTES}; else the smallest
+ * power of two n whose blocks of about T/n queries fit (few graphs serve every length), at most
+ * {@link MAX_QUERY_BLOCKS} and at most T.
+ *
+ * @param config The architecture.
+ * @param length T, the batch's padded length.
+ * @returns The block count, or null for whole attention.
+ * @example
+ * ```ts
+ * import { scoreQueryBlocks } from "./policy.ts";
+ * import { qwen2ConfigFromHF, tinyPolicyConfig } from "./transformer.ts";
+ * // DeepSeek-R1-Distill-Qwen-1.5B's 12 heads: at 2048 positions 604 MB of scores per row and
+ * // layer whole, 16 blocks of 128 queries (38 MB each).
+ * const r1 = qwen2ConfigFromHF({
+ *   vocab_size: 151936, hidden_size: 1536, intermediate_size: 8960, num_hidden_layers: 28,
+ *   num_attention_heads: 12, num_key_value_heads: 2,
+ * });
+ * scoreQueryBlocks(r1, 2048); // 16
+ * scoreQueryBlocks(tinyPolicyConfig(28), 128); // null
+ * ```
+ */
+export function scoreQueryBlocks(config: Qwen2Config, length: number): number | null {
+  const perRow = 3 * 4 * config.numHeads * length * length;
+  if (perRow <= SCORE_BLOCK_BYTES) return null;
+  let n = Math.min(2 ** Math.ceil(Math.log2(perRow / SCORE_BLOCK_BYTES)), MAX_QUERY_BLOCKS);
+  while (n > 1 && !queryBlocksFit(length, n)) n /= 2;
+  return n > 1 ? n : null;
 }
 
 /** Rows [a, b) of a batch (views, no copy). */

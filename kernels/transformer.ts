@@ -521,8 +521,16 @@ interface AttentionContext {
   readonly rope: Rope;
   /** The same angles scaled by 1/√E, for the queries (folds the score scale into RoPE). */
   readonly ropeQ: Rope;
-  /** Bias over the keys: [B, 1, G·T, S] (none, concat) or [B, 1, 1, C] (slots). */
+  /**
+   * Bias over the keys: [B, 1, G·T, S] (none, concat) or [B, 1, 1, C] (slots); with
+   * `biasBlocks`, the causal bias [B, 1, T, S] they are split from.
+   */
   readonly bias: Value;
+  /**
+   * Query blocks (score graph, no cache): the causal bias split into n blocks of consecutive
+   * queries, [B, 1, c_k, S] each; attention then runs block by block ({@link blockedAttention}).
+   */
+  readonly biasBlocks?: readonly Value[];
   readonly cache: CacheMode;
   /** Earlier keys and values of this layer (concat: [B, K, P, E]; slots: [B, K, C, E]). */
   readonly past?: LayerKv;
@@ -568,6 +576,13 @@ export function attention(
     const q = applyRope(b, b.reshape(proj("q_proj"), [0, 0, H, E]), ctx.ropeQ); // [B, T, H, E]
     const k = applyRope(b, b.reshape(proj("k_proj"), [0, 0, K, E]), ctx.rope); // [B, T, K, E]
     const v = b.reshape(proj("v_proj"), [0, 0, K, E]); // [B, T, K, E]
+    if (ctx.biasBlocks !== undefined && ctx.cache === "none") {
+      // Score graph of long sequences: the queries in blocks, keys and values whole.
+      const key = b.transpose(k, [0, 2, 1, 3]); //                                  [B, K, T, E]
+      const value = b.transpose(v, [0, 2, 1, 3]); //                                [B, K, T, E]
+      const merged = blockedAttention(b, q, key, value, ctx.biasBlocks, G); //       [B, T, H·E]
+      return { out: linear(b, merged, weight(w, `${p}.o_proj.weight`)), kv: { key, value } };
+    }
     const qg = b.transpose(b.reshape(q, [0, 0, K, G, E]), [0, 2, 3, 1, 4]); // [B, K, G, T, E]
     qs = b.reshape(qg, [0, 0, -1, E]); // [B, K, G·T, E]
     kNew = b.transpose(k, [0, 2, 1, 3]); // [B, K, T, E]
@@ -602,6 +617,75 @@ export function attention(
   const out = linear(b, merged, weight(w, `${p}.o_proj.weight`)); // like x
   const kv = ctx.cache === "concat" ? { key: keys, value: values } : { key: kNew, value: vNew };
   return { out, kv };
+}
+
+/**
+ * A tensor cut along one axis into n = 2^d consecutive parts by d rounds of halving: each round is
+ * a Split with `num_outputs` 2 (⌈L/2⌉ positions, then ⌊L/2⌋), so the parts hold ⌊L/n⌋ or
+ * ⌈L/n⌉ positions, and none is empty when L ≥ n. Two outputs a Split, not n: WebGPU's Split
+ * shader binds every output as a storage buffer, and a shader may bind only a few (12 on
+ * SwiftShader, 8 by WebGPU's default limits).
+ *
+ * @param b The graph being built.
+ * @param x The tensor.
+ * @param axis The axis to cut.
+ * @param n Part count, a power of two.
+ * @returns The parts, in order.
+ */
+function halvings(b: GraphBuilder, x: Value, axis: number, n: number): Value[] {
+  if (n === 1) return [x];
+  const [head, tail] = b.op("Split", [x], { axis, num_outputs: 2 }, { outputs: 2 });
+  return [...halvings(b, head, axis, n / 2), ...halvings(b, tail, axis, n / 2)];
+}
+
+/**
+ * Causal attention of T queries taken in n blocks of consecutive positions, keys and values
+ * whole (the score graph of long sequences). Block k's scores [B, K, G·c_k, S] are made, masked,
+ * normalised and applied to the values before block k + 1 starts (the blocks meet only in the
+ * final Concat, so ORT's depth-first node order runs them one after the other), and a run holds
+ * one block's scores instead of all T rows': for 2048 positions of a 12-head model, three
+ * [12, 2048, 2048] float32 tensors per layer (scores, masked scores, softmax: 604 MB) become
+ * three [12, 128, 2048] ones (38 MB) in 16 blocks. Each query row meets the same keys, bias and
+ * softmax as in {@link attention}'s one-block path, so the numbers are the same to float
+ * rounding.
+ *
+ * WebGPU-safe without shape arithmetic: the blocks come from {@link halvings} (n a power of two,
+ * blocks of ⌊T/n⌋ or ⌈T/n⌉ positions), the bias blocks from the same halvings of the causal
+ * bias, broadcast over the G query heads of each key/value head (a 5-D view of the scores)
+ * rather than copied G times, and the view is undone with the scores' own Shape.
+ *
+ * @param b The graph being built.
+ * @param q Queries after RoPE, scaled by 1/√E: [B, T, H, E].
+ * @param key Keys [B, K, S, E].
+ * @param value Values [B, K, S, E].
+ * @param biasBlocks The causal bias [B, 1, T, S] cut into n blocks along T by {@link halvings}:
+ *   [B, 1, c_k, S].
+ * @param groups G = H / K.
+ * @returns Attention output before `o_proj`, [B, T, H·E].
+ */
+export function blockedAttention(
+  b: GraphBuilder,
+  q: Value,
+  key: Value,
+  value: Value,
+  biasBlocks: readonly Value[],
+  groups: number,
+): Value {
+  const [H, E] = [q.shape[2] as number, q.shape[3] as number];
+  const K = H / groups;
+  const n = biasBlocks.length;
+  const blocks = halvings(b, q, 1, n); //                                        n × [B, c, H, E]
+  const keyT = b.transpose(key, [0, 1, 3, 2]); //                                    [B, K, E, S]
+  const mixed = blocks.map((qk, k) => {
+    const heads = b.transpose(b.reshape(qk, [0, 0, K, groups, E]), [0, 2, 3, 1, 4]); // [B,K,G,c,E]
+    const scores = b.matmul(b.reshape(heads, [0, 0, -1, E]), keyT); //              [B, K, G·c, S]
+    const byHead = b.reshape(b.unsqueeze(scores, [2]), [0, 0, groups, -1, 0]); //    [B, K, G, c, S]
+    const masked = b.add(byHead, b.unsqueeze(biasBlocks[k], [1])); //                 [B, K, G, c, S]
+    const probs = b.reshape(b.softmax(masked, -1), b.shape(scores)); //              [B, K, G·c, S]
+    const out = b.reshape(b.matmul(probs, value), [0, 0, groups, -1, E]); //          [B, K, G, c, E]
+    return b.reshape(b.transpose(out, [0, 3, 1, 2, 4]), [0, 0, H * E]); //            [B, c, H·E]
+  });
+  return n === 1 ? mixed[0] : b.concat(mixed, 1); //                                  [B, T, H·E]
 }
 
 /**
@@ -666,6 +750,45 @@ export interface ModelInputs {
   readonly past?: readonly LayerKv[];
 }
 
+/** Options of {@link decoder}. */
+export interface DecoderOptions {
+  /**
+   * Without a cache: run each layer's attention in this many blocks of consecutive query
+   * positions ({@link blockedAttention}), a power of two; the graph then needs T ≥ this many
+   * positions ({@link queryBlocksFit}). Default 1 (whole).
+   */
+  readonly queryBlocks?: number;
+}
+
+/** Whether n is a power of two (1, 2, 4, …). */
+const isPowerOfTwo = (n: number) => Number.isInteger(n) && n >= 1 && (n & (n - 1)) === 0;
+
+/**
+ * Whether a row of T positions can be cut into n query blocks: n a power of two, and no block
+ * empty (T ≥ n).
+ *
+ * @param length T.
+ * @param blocks n.
+ * @returns True when the blocks exist and each has at least one position.
+ * @example
+ * ```ts
+ * queryBlocksFit(2048, 16); // true: 16 × 128
+ * queryBlocksFit(13, 8); // true: 2, 2, 2, 1, 2, 1, 2, 1
+ * queryBlocksFit(6, 8); // false: two would be empty
+ * queryBlocksFit(12, 3); // false: not a power of two
+ * ```
+ */
+export function queryBlocksFit(length: number, blocks: number): boolean {
+  return isPowerOfTwo(blocks) && blocks <= length;
+}
+
+function checkQueryBlocks(blocks: number): number {
+  if (!isPowerOfTwo(blocks)) {
+    throw new Error(`decoder(): queryBlocks is ${blocks}; expected a power of two (1, 2, 4, …)`);
+  }
+  return blocks;
+}
+
 /**
  * The decoder: embeddings, blocks, final norm. Logits are left to the caller so that it can
  * project only the rows it needs (the output head is the largest matrix of a real model).
@@ -675,6 +798,7 @@ export interface ModelInputs {
  * @param w Weights.
  * @param inputs Ids, mask, positions and past.
  * @param cache How earlier tokens are supplied.
+ * @param options Query blocks of the attention (no cache only; default none).
  * @returns Final hidden states, normalised ([B, T, D]; [B, D] for slots), and each layer's key/value output.
  */
 export function decoder(
@@ -683,6 +807,7 @@ export function decoder(
   w: Weights,
   inputs: ModelInputs,
   cache: CacheMode,
+  options: DecoderOptions = {},
 ): { hidden: Value; kv: LayerKv[] } {
   const { hiddenSize: D, headDim: E } = config;
   let x = b.gather(weight(w, "model.embed_tokens.weight"), inputs.ids); // [B, T, D]
@@ -694,12 +819,17 @@ export function decoder(
   }
   const scale = b.scalar(1 / Math.sqrt(E));
   const ropeQ = { cos: b.mul(rope.cos, scale), sin: b.mul(rope.sin, scale) };
+  const blocks = cache === "none" ? checkQueryBlocks(options.queryBlocks ?? 1) : 1;
+  const G = config.numHeads / config.numKvHeads;
   const bias = cache === "slots"
     ? slotBias(b, inputs.mask)
-    : causalBias(b, inputs.mask, inputs.positions, config.numHeads / config.numKvHeads);
+    : causalBias(b, inputs.mask, inputs.positions, blocks > 1 ? 1 : G);
+  // Query blocks: the bias [B, 1, T, S] cut along T like the queries, [B, 1, c_k, S] each.
+  const biasBlocks = blocks === 1 ? undefined : halvings(b, bias, 2, blocks);
   const kv: LayerKv[] = [];
   for (let i = 0; i < config.numLayers; i++) {
-    const r = block(b, x, w, i, { config, rope, ropeQ, bias, cache, past: inputs.past?.[i] });
+    const past = inputs.past?.[i];
+    const r = block(b, x, w, i, { config, rope, ropeQ, bias, biasBlocks, cache, past });
     x = r.out;
     kv.push(r.kv);
   }
@@ -872,17 +1002,19 @@ export type LossBuilder = (inputs: LossInputs) => Value;
  *
  * @param b The graph being built.
  * @param config The architecture.
+ * @param options Query blocks of the attention (the score graph's; default none).
  * @returns The ids and mask inputs, the logits [B, T−1, V] and the targets [B, T−1].
  */
 export function nextTokenPredictions(
   b: GraphBuilder,
   config: Qwen2Config,
+  options: DecoderOptions = {},
 ): Omit<LossInputs, "b" | "config" | "chunking"> {
   const ids = b.input("input_ids", "int32", ["batch_size", "sequence_length"]);
   const mask = b.input("attention_mask", "int32", ["batch_size", "sequence_length"]);
   const positions = b.input("position_ids", "int32", ["batch_size", "sequence_length"]);
   const w = declareWeights(b, config);
-  const decoded = decoder(b, config, w, { ids, mask, positions }, "none");
+  const decoded = decoder(b, config, w, { ids, mask, positions }, "none", options);
   const hidden = b.slice(decoded.hidden, [0], [-1], [1]); // [B, T−1, D]
   const targets = nextTokenIds(b, config, ids); // [B, T−1]
   const headWeight = weight(

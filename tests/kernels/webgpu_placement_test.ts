@@ -51,6 +51,8 @@ const GENERATED: Record<string, () => Graph> = {
   "Qwen2 decode against host cache slots": () =>
     buildDecoderGraph(TINY_QWEN2, { cache: "slots", logits: "last" }),
   "Qwen2 score graph (next-token log-probs and entropies)": () => buildScoreGraph(TINY_QWEN2),
+  "Qwen2 score graph with its attention in 4 query blocks": () =>
+    buildScoreGraph(TINY_QWEN2, { queryBlocks: 4 }),
   "Qwen2 SFT train step (forward, backward, AdamW)": () =>
     policyTrainStep(TINY_QWEN2, nextTokenLoss).graph,
 };
