@@ -66,6 +66,8 @@ const FINAL_STATES = new Set([
   "DEADLINE",
   "REVOKED",
   "SPECIAL_EXIT",
+  // Ours: no longer listed, unknown to sacct, and no result although its log shows it started.
+  "LOST",
 ]);
 
 /** Options of {@link slurmExecutor}. */
@@ -164,6 +166,8 @@ export function slurmExecutor(options: SlurmExecutorOptions): Executor {
       const again: Entry[] = [];
       for (const [id, entries] of groupByJob(running)) {
         const states = await jobStates(id);
+        // squeue did not answer (controller busy or down): ask again at the next poll.
+        if (states === null) continue;
         for (const entry of entries) {
           const job = entry.job!;
           const state = states.get(job.index) ?? (await missingState(entry));
@@ -193,13 +197,13 @@ export function slurmExecutor(options: SlurmExecutorOptions): Executor {
             );
             again.push(entry);
           } else {
-            const tries = entry.attempt > 1
-              ? ` (attempt ${entry.attempt} of ${entry.attempt})`
-              : "";
+            const tries = entry.attempt > 1 ? ` (after ${entry.attempt} attempts)` : "";
+            const log = logOf(entry);
+            const unwritten = (await exists(log)) ? "" : " (not written: the task never started)";
             finish(entry, {
               ok: false,
               seconds: result?.seconds ?? (performance.now() - entry.t0) / 1000,
-              error: `SLURM job ${id}_${job.index} ${why}${tries}; log: ${logOf(entry)}`,
+              error: `SLURM job ${id}_${job.index} ${why}${tries}; log: ${log}${unwritten}`,
               log: logOf(entry),
               ...(result?.stack ? { stack: result.stack } : {}),
             });
@@ -309,29 +313,40 @@ function groupByJob(entries: Iterable<Entry>): Map<string, Entry[]> {
   return out;
 }
 
-/** Array index → state of a job's tasks, from squeue (finished tasks included). */
-async function jobStates(id: string): Promise<Map<number, string>> {
+/**
+ * Array index → state of a job's tasks, from squeue (finished tasks included while slurmctld
+ * remembers them); empty when slurmctld no longer knows the job; null when squeue failed.
+ */
+async function jobStates(id: string): Promise<Map<number, string> | null> {
   const out = await command("squeue", ["-h", "-r", "--states=all", "-j", id, "-o", "%i|%T"]);
-  return parseStates(id, out.code === 0 ? out.stdout : "");
+  if (out.code === 0) return parseStates(id, out.stdout);
+  return /Invalid job id/i.test(out.stderr) ? new Map() : null;
 }
 
-/** A task squeue no longer lists: sacct's state, else UNKNOWN once it has left no result. */
+/**
+ * The state of a task squeue does not list: sacct's when accounting is on; else what its files
+ * say. A task cancelled while pending leaves squeue at once without a trace (and without
+ * accounting, sacct has none either): no result and no log means it never started, so it was
+ * cancelled; a log without a result means it started and was lost.
+ */
 async function missingState(entry: Entry): Promise<string> {
   const { id, index } = entry.job!;
-  const out = await command("sacct", [
-    "-n",
-    "-P",
-    "-X",
-    "-j",
-    `${id}_${index}`,
-    "-o",
-    "JobID,State",
-  ]);
+  const query = ["-n", "-P", "-X", "-j", `${id}_${index}`, "-o", "JobID,State"];
+  const out = await command("sacct", query);
   const state = parseStates(id, out.code === 0 ? out.stdout : "").get(index);
   if (state) return state;
-  // Not known anywhere: it ran to a result, or it is lost.
   const result = await readResult(entry);
-  return result === null ? "UNKNOWN" : result.ok ? "COMPLETED" : "FAILED";
+  if (result !== null) return result.ok ? "COMPLETED" : "FAILED";
+  return (await exists(logOf(entry))) ? "LOST" : "CANCELLED";
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
