@@ -31,8 +31,11 @@
  * Real-scale scoring (full run only, in a child process of its own so that no other part's peak
  * counts): random float32 weights of the same architecture in memory, one micro-batch of
  * 4 × 2048 tokens through `Policy.score` with its defaults (the head in chunks of positions,
- * kernels/_chunk_head.ts; a row at a time, `scoreRowsPerRun`): `model.real_score_peak_rss_gb`
- * (target ≤ 1.2 × the fp32 weights) and `model.real_score_s`. Alone:
+ * kernels/_chunk_head.ts; a row at a time, `scoreRowsPerRun`; each layer's attention in 16
+ * blocks of 128 queries, `scoreQueryBlocks`): `model.real_score_peak_rss_gb` (target ≤ 1.2 × the
+ * fp32 weights; measured 7.96 GB = 1.12 × the 7.11 GB, against 8.64 GB = 1.215 × with whole
+ * attention, whose [12, 2048, 2048] scores, softmax and bias took about 0.5 GB a layer) and
+ * `model.real_score_s` (157 s on the 2-core CPU). Alone:
  * `deno run -P=pipeline kernels/bench_model.ts real-score`.
  *
  * @example
