@@ -5,7 +5,15 @@
  * @example
  * ```ts
  * import { loadDataset } from "./load_dataset.ts";
- * const aime = await loadDataset("aime24", { dataDir: "../shared/datasets", verify: true });
+ * const heldOut = await loadDataset("tiny-aime24", { seed: 0, size: 8 });
+ * heldOut.rows.length; // 8
+ * ```
+ *
+ * A registered benchmark, once `deno task fetch-data aime24` has downloaded it (not run here):
+ *
+ * ```ts ignore
+ * import { loadDataset } from "./load_dataset.ts";
+ * const aime = await loadDataset("aime24", { dataDir: ".sent/datasets", verify: true });
  * aime.rows.length; // 30
  * ```
  *
