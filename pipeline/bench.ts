@@ -23,6 +23,7 @@ export const SUITES: Readonly<Record<string, string>> = {
   model: "../kernels/bench_model.ts",
   losses: "../kernels/bench_losses.ts",
   train: "../stages/bench_train.ts",
+  scale: "./bench_scale.ts",
 };
 
 /** The machine a benchmark ran on. */
