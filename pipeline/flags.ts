@@ -19,6 +19,10 @@ export const WORKER_FLAGS: readonly string[] = [
 
 /**
  * The whole `pipeline` set: a worker's permissions plus starting `deno` itself, which `--jobs N`
- * needs for its worker processes (and nothing else may be started).
+ * needs for its worker processes (and nothing else may be started). Spelled out, this process's
+ * own executable is allowed too, so workers start even where `deno` is not on PATH.
  */
-export const PIPELINE_FLAGS: readonly string[] = [...WORKER_FLAGS, "--allow-run=deno"];
+export const PIPELINE_FLAGS: readonly string[] = [
+  ...WORKER_FLAGS,
+  `--allow-run=deno,${Deno.execPath()}`,
+];
