@@ -21,7 +21,18 @@
  *   `metrics.log(row)` (→ `metrics.jsonl`; after resuming from a checkpoint,
  *   `metrics.resume(countSavedInCheckpoint)` keeps the earlier rows) and
  *   `metrics.summary(values)` (→ manifest),
- *   `config`, `params`, `device`, `key`.
+ *   `config`, `params`, `device`, `threads`, `key`;
+ * - `shards` (optional): `{ count: "score.shards", run(ctx, shard), merge(ctx, shards) }` for a
+ *   stage whose work is independent units (problems × samples on counter-based random streams):
+ *   with a count above 1 each shard (`shard.range(total)` of the units) is its own cached
+ *   artifact and task, and the merge must write exactly the files `run` writes. The count key,
+ *   like every `neutral` key of the schema (`executor.*`), is not part of any cache key.
+ *
+ * ## Where tasks run
+ *
+ * `--jobs 1` runs every node and shard in the run's process; `--jobs N` in N worker processes
+ * (workers.ts), each with 1/N of the thread budget; `--executor slurm` as SLURM job arrays
+ * (slurm.ts). The run's process always holds the store lock and merges shards (executor.ts).
  *
  * Stages add their config keys with `registerConfigSection` (typed table: type, bounds, enum
  * values, doc, default). Stage modules are loaded at CLI start-up: import heavy modules
@@ -97,10 +108,17 @@ export {
   type EngineFingerprint,
   engineFingerprint,
 } from "./fingerprint.ts";
-export { buildGraph, nodeId, type PipelineGraph, type PipelineNode } from "./graph.ts";
+export {
+  buildGraph,
+  nodeId,
+  type PipelineGraph,
+  type PipelineNode,
+  shardId,
+  type ShardNode,
+} from "./graph.ts";
 export { sha256, sha256File } from "./hash.ts";
 export { createProgress } from "./progress.ts";
-export type { LockFile, NodeOutcome, RunRecord } from "./records.ts";
+export type { LockFile, NodeOutcome, RunRecord, ShardOutcome } from "./records.ts";
 export { Rng, type Seed } from "./rng.ts";
 export {
   type Artifact,
@@ -111,9 +129,13 @@ export {
   type MetricsWriter,
   type Params,
   type Progress,
+  type Shard,
+  shardOf,
+  type ShardSpec,
   type Stage,
   type StageContext,
   type StageOptions,
   type UpstreamSpec,
 } from "./stage.ts";
+export { type Executor, inProcessExecutor } from "./executor.ts";
 export { ArtifactStore, type Manifest } from "./store.ts";
