@@ -263,7 +263,7 @@ export function sbatchArgs(
   return [
     "--parsable",
     `--array=0-${count - 1}${cap}`,
-    `--job-name=sent-${first.node.replace(/[^A-Za-z0-9_.=-]+/g, "_")}`,
+    `--job-name=sent-${first.node.replace(/[^A-Za-z0-9_.=-]+/g, "_").replace(/^_+|_+$/g, "")}`,
     `--output=${dir}/task-%a.log`,
     `--chdir=${root}`,
     `--cpus-per-task=${config.cpusPerTask}`,

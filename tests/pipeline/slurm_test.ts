@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { WORKER_FLAGS } from "../../pipeline/flags.ts";
+import { sbatchArgs } from "../../pipeline/slurm.ts";
 import type { RunRecord } from "../../pipeline/records.ts";
 import { makeTestDir } from "../_tmp.ts";
 import { latestRecord, readLock, ROOT, sentOk } from "./_harness.ts";
@@ -222,5 +223,57 @@ Deno.test("--executor slurm where starting sbatch is not permitted is one line n
     "sent stage: --executor slurm starts sbatch, squeue, sacct, scancel, and starting sbatch is " +
       "not permitted; run the CLI with --allow-run=sbatch,squeue,sacct,scancel (see the README's " +
       "section on clusters)",
+  );
+});
+
+Deno.test("sbatchArgs() turns the executor.* keys into sbatch flags, leaving out the empty ones", () => {
+  const config = {
+    partition: "",
+    time: "",
+    gpusPerTask: 0,
+    cpusPerTask: 1,
+    maxRunning: 0,
+    sbatchFlags: [],
+    retries: 2,
+    pollSeconds: 5,
+  };
+  assert.deepEqual(
+    sbatchArgs(config, 4, "/s/wave-1", "/p", { node: "evaluate[policy=base,seed=1]" }),
+    [
+      "--parsable",
+      "--array=0-3",
+      "--job-name=sent-evaluate_policy=base_seed=1",
+      "--output=/s/wave-1/task-%a.log",
+      "--chdir=/p",
+      "--cpus-per-task=1",
+      "/s/wave-1/job.sh",
+    ],
+  );
+  const full = {
+    ...config,
+    partition: "gpu",
+    time: "04:00:00",
+    gpusPerTask: 1,
+    cpusPerTask: 8,
+    maxRunning: 16,
+  };
+  assert.deepEqual(
+    sbatchArgs({ ...full, sbatchFlags: ["--account=lab", "--qos=normal"] }, 64, "/s", "/p", {
+      node: "score",
+    }),
+    [
+      "--parsable",
+      "--array=0-63%16",
+      "--job-name=sent-score",
+      "--output=/s/task-%a.log",
+      "--chdir=/p",
+      "--cpus-per-task=8",
+      "--partition=gpu",
+      "--time=04:00:00",
+      "--gpus-per-task=1",
+      "--account=lab",
+      "--qos=normal",
+      "/s/job.sh",
+    ],
   );
 });
