@@ -460,6 +460,7 @@ const EXECUTORS: Readonly<Record<string, (choice: ExecutorChoice) => Promise<Exe
         dir,
         write: inv.err,
         width,
+        activeFile: `${dir.replace(/\/[^/]+$/, "")}/active.json`,
       });
   },
 };

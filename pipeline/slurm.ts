@@ -86,6 +86,19 @@ export interface SlurmExecutorOptions {
   write: (line: string) => void;
   /** Width of the task column in status lines. */
   width?: number;
+  /**
+   * File listing the jobs of the run in progress (`<state dir>/slurm/active.json`): a run that
+   * finds one left by a run that never finished cancels those jobs before it submits its own.
+   */
+  activeFile: string;
+}
+
+/** Content of the active-jobs file. */
+interface ActiveJobs {
+  /** The run that submitted them. */
+  run: string;
+  /** Job ids. */
+  jobs: string[];
 }
 
 /** A task waiting for its result, over its submissions. */
@@ -116,10 +129,17 @@ export function slurmExecutor(options: SlurmExecutorOptions): Executor {
   const say = (state: string, label: string, detail: string) =>
     options.write(`  ${state.padEnd(10)} ${label.padEnd(width)}  ${detail}`);
 
+  const jobIds: string[] = [];
+  let leftoversChecked = false;
+
   const flush = async () => {
     flushTimer = undefined;
     const batch = queued.splice(0);
     if (batch.length === 0) return;
+    if (!leftoversChecked) {
+      leftoversChecked = true;
+      await cancelLeftovers(options.activeFile, options.write);
+    }
     await submit(batch);
     if (!polling) polling = pollLoop().finally(() => (polling = null));
   };
@@ -147,6 +167,9 @@ export function slurmExecutor(options: SlurmExecutorOptions): Executor {
       }
       return;
     }
+    jobIds.push(id);
+    const active: ActiveJobs = { run: options.session.runId, jobs: jobIds };
+    await writeJsonAtomic(options.activeFile, active);
     batch.forEach((entry, index) => {
       entry.job = { id, index, dir, state: "SUBMITTED" };
       running.add(entry);
@@ -238,6 +261,10 @@ export function slurmExecutor(options: SlurmExecutorOptions): Executor {
       closed = true;
       if (flushTimer !== undefined) clearTimeout(flushTimer);
       await polling;
+      // Every job of this run has ended (or the run stops here and cancels the rest).
+      const left = [...new Set([...running].map((entry) => entry.job!.id))];
+      if (left.length > 0) await command("scancel", left);
+      if (jobIds.length > 0) await Deno.remove(options.activeFile).catch(() => {});
     },
   };
 }
@@ -273,6 +300,33 @@ export function sbatchArgs(
     ...config.sbatchFlags,
     `${dir}/job.sh`,
   ];
+}
+
+/**
+ * Cancel the jobs an earlier run left on the cluster (it was killed before it could cancel
+ * them): they would otherwise write into the store while this run uses it.
+ */
+async function cancelLeftovers(file: string, write: (line: string) => void): Promise<void> {
+  let active: ActiveJobs;
+  try {
+    active = JSON.parse(await Deno.readTextFile(file));
+  } catch {
+    return; // none, or unreadable: nothing is known to be running
+  }
+  const live: string[] = [];
+  for (const id of active.jobs ?? []) {
+    const states = await jobStates(id);
+    if (states && [...states.values()].some((state) => !FINAL_STATES.has(state))) live.push(id);
+  }
+  if (live.length > 0) {
+    await command("scancel", live);
+    write(
+      `cancelled SLURM job${live.length === 1 ? "" : "s"} ${
+        live.join(", ")
+      } left running by run ${active.run}, which ended without cancelling them`,
+    );
+  }
+  await Deno.remove(file).catch(() => {});
 }
 
 /** The job script: array index N runs task N of the tasks file. */

@@ -209,6 +209,32 @@ Deno.test(
   },
 );
 
+Deno.test(
+  `--executor slurm: the jobs of a run killed with SIGKILL are cancelled by the next run before it submits its own${SKIP}`,
+  { ignore: !CLUSTER.ok },
+  async () => {
+    const dir = await storeWithBase("slurm-orphans");
+    const args = [...SHARDED, "--set", "executor.maxRunning=1", "--store", `${dir}/store`];
+    const first = spawnSlurmRun(args);
+    let job = "";
+    const killed = await watch(first, /score#4\/4\s+job (\d+)_3 submitted/, (match) => {
+      job = match[1];
+      first.kill("SIGKILL");
+      return Promise.resolve();
+    });
+    assert.ok(killed.matched, killed.stderr);
+    const next = await watch(spawnSlurmRun(args), /$^/, () => Promise.resolve());
+    assert.equal(next.code, 0, next.stderr);
+    assert.match(
+      next.stderr,
+      new RegExp(
+        `cancelled SLURM job ${job} left running by run \\S+, which ended without cancelling them`,
+      ),
+    );
+    assert.equal(scoreOf(await latestRecord(dir)).state, "ran");
+  },
+);
+
 Deno.test("--executor slurm where starting sbatch is not permitted is one line naming the flag, exit 2", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...WORKER_FLAGS, "pipeline/cli.ts", "stage", "score", "--executor", "slurm"],
