@@ -74,6 +74,7 @@ import {
   qwen2ConfigToHF,
   tinyPolicyConfig,
 } from "./transformer.ts";
+import { DEEPSEEK_R1_DISTILL_QWEN_1_5B } from "./known_models.ts";
 
 /** Options of `run`. */
 export interface ModelBenchOptions {
@@ -83,25 +84,7 @@ export interface ModelBenchOptions {
 
 const WARMUP = 10;
 
-/** The architecture of deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B (its config.json). */
-export const DEEPSEEK_R1_DISTILL_QWEN_1_5B = {
-  architectures: ["Qwen2ForCausalLM"],
-  model_type: "qwen2",
-  vocab_size: 151936,
-  hidden_size: 1536,
-  intermediate_size: 8960,
-  num_hidden_layers: 28,
-  num_attention_heads: 12,
-  num_key_value_heads: 2,
-  max_position_embeddings: 131072,
-  rope_theta: 10000,
-  rms_norm_eps: 1e-6,
-  tie_word_embeddings: false,
-  hidden_act: "silu",
-  use_sliding_window: false,
-  bos_token_id: 151646,
-  eos_token_id: 151643,
-} as const;
+export { DEEPSEEK_R1_DISTILL_QWEN_1_5B };
 
 /**
  * Run the suite.

@@ -51,6 +51,7 @@ import { tinyAimeTokenizer } from "../data/tokenizer_char.ts";
 import { forwardFlops, type Qwen2Config, qwen2ConfigFromHF } from "../kernels/transformer.ts";
 import type { Params, StageEstimate } from "../pipeline/stage.ts";
 import { TRAINING_METHODS } from "./_methods.ts";
+import { KNOWN_MODELS } from "../kernels/known_models.ts";
 
 /** Assumed prompt tokens: the built-in task, and registered datasets. */
 export const PROMPT_TOKENS = { builtin: 16, registered: 256 } as const;
@@ -59,30 +60,8 @@ export const PROMPT_TOKENS = { builtin: 16, registered: 256 } as const;
  * `config.json` of the checkpoints the paper's tables use, by folder name (lower case), for
  * sizing a plan before the checkpoint is downloaded.
  */
-export const KNOWN_ARCHITECTURES: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
-  "deepseek-r1-distill-qwen-1.5b": {
-    vocab_size: 151936,
-    hidden_size: 1536,
-    intermediate_size: 8960,
-    num_hidden_layers: 28,
-    num_attention_heads: 12,
-    num_key_value_heads: 2,
-    max_position_embeddings: 131072,
-    rope_theta: 10000,
-    tie_word_embeddings: false,
-  },
-  "qwen2.5-math-7b": {
-    vocab_size: 152064,
-    hidden_size: 3584,
-    intermediate_size: 18944,
-    num_hidden_layers: 28,
-    num_attention_heads: 28,
-    num_key_value_heads: 4,
-    max_position_embeddings: 4096,
-    rope_theta: 10000,
-    tie_word_embeddings: false,
-  },
-};
+export const KNOWN_ARCHITECTURES: Readonly<Record<string, Readonly<Record<string, unknown>>>> =
+  KNOWN_MODELS;
 
 type Config = Readonly<Record<string, unknown>>;
 

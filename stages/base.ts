@@ -190,18 +190,6 @@ async function warmUp(ctx: StageContext<BaseConfig>): Promise<void> {
 
 // ----- kind checkpoint ----------------------------------------------------------------------
 
-/** Tokenizer and generation files copied next to the weights when the folder has them. */
-export const TOKENIZER_FILES: readonly string[] = [
-  "tokenizer.json",
-  "tokenizer_config.json",
-  "special_tokens_map.json",
-  "added_tokens.json",
-  "vocab.json",
-  "merges.txt",
-  "chat_template.jinja",
-  "generation_config.json",
-];
-
 async function importCheckpoint(ctx: StageContext<BaseConfig>): Promise<void> {
   const { CONFIG_FILE, INDEX_FILE, checkpointProblems, openCheckpoint, WEIGHTS_FILE } =
     await import("../kernels/checkpoint.ts");
@@ -209,6 +197,7 @@ async function importCheckpoint(ctx: StageContext<BaseConfig>): Promise<void> {
     "../kernels/transformer.ts"
   );
   const { loadHfTokenizer } = await import("../data/tokenizer_hf.ts");
+  const { HF_TOKENIZER_FILES } = await import("./_export.ts");
   const {
     hfPolicyDescriptor,
     POLICY_DESCRIPTOR,
@@ -252,7 +241,7 @@ async function importCheckpoint(ctx: StageContext<BaseConfig>): Promise<void> {
   const dir = `${ctx.outDir}/${POLICY_DIR}`;
   await Deno.mkdir(dir, { recursive: true });
   const present = [];
-  for (const name of TOKENIZER_FILES) {
+  for (const name of HF_TOKENIZER_FILES) {
     if (await Deno.stat(`${source}/${name}`).then((s) => s.isFile, () => false)) present.push(name);
   }
   const copied = [CONFIG_FILE, ...files, ...present];
