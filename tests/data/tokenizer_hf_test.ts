@@ -2,27 +2,9 @@ import assert from "node:assert/strict";
 import { HfTokenizer, loadHfTokenizer } from "../../data/tokenizer_hf.ts";
 import type { Tokenizer } from "../../data/tokenizer.ts";
 import { makeTestDir } from "../_tmp.ts";
+import { bpeModel, byteLevelAlphabet, QWEN2_SPLIT, specialTokens } from "../_hf_tokenizer.ts";
 
 // ----- fixtures: small but real tokenizer files, built the way Qwen2 and DeepSeek-R1 lay theirs out
-
-/**
- * GPT-2's byte → printable character table, which byte-level BPE vocabularies are written in:
- * printable Latin-1 bytes map to themselves, the others to U+0100 onward in byte order.
- */
-function byteLevelAlphabet(): string[] {
-  const printable = (b: number) =>
-    (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  const out: string[] = [];
-  let shifted = 0;
-  for (let b = 0; b < 256; b++) {
-    out.push(String.fromCodePoint(printable(b) ? b : 256 + shifted++));
-  }
-  return out;
-}
-
-/** Qwen2's pre-tokenizer split pattern (contractions, letters, single digits, punctuation, spaces). */
-const QWEN2_SPLIT =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 const QWEN2_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 
@@ -48,15 +30,7 @@ function qwen2StyleTokenizerJson(): Record<string, unknown> {
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: QWEN2_SPECIALS.map((content, k) => ({
-      id: first + k,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
+    added_tokens: specialTokens(QWEN2_SPECIALS, first),
     normalizer: { type: "NFC" },
     pre_tokenizer: {
       type: "Sequence",
@@ -67,17 +41,7 @@ function qwen2StyleTokenizerJson(): Record<string, unknown> {
     },
     post_processor: { type: "ByteLevel", ...byteLevel },
     decoder: { type: "ByteLevel", ...byteLevel },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: "",
-      end_of_word_suffix: "",
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges: merges.map((m) => m.join(" ")),
-    },
+    model: bpeModel(vocab, merges.map((m) => m.join(" "))),
   };
 }
 
@@ -117,15 +81,7 @@ function r1StyleFiles(): ConstructorParameters<typeof HfTokenizer>[0] {
   return {
     tokenizer: {
       version: "1.0",
-      added_tokens: R1_SPECIALS.map((content, k) => ({
-        id: words.length + k,
-        content,
-        single_word: false,
-        lstrip: false,
-        rstrip: false,
-        normalized: false,
-        special: true,
-      })),
+      added_tokens: specialTokens(R1_SPECIALS, words.length),
       normalizer: { type: "Lowercase" },
       pre_tokenizer: { type: "WhitespaceSplit" },
       // As in DeepSeek-R1's tokenizer.json: the post-processor would prepend BOS; encode() must

@@ -17,6 +17,7 @@ import {
   type WarmupKeys,
 } from "../../stages/_sft.ts";
 import { makeTestDir } from "../_tmp.ts";
+import { bpeModel, specialTokens } from "../_hf_tokenizer.ts";
 import { sent } from "../pipeline/_harness.ts";
 
 // ----- running the real CLI ---------------------------------------------------------------------
@@ -142,30 +143,12 @@ async function writeHfTokenizer(dir: string): Promise<number> {
       version: "1.0",
       truncation: null,
       padding: null,
-      added_tokens: specials.map((content, k) => ({
-        id: chars.length + k,
-        content,
-        single_word: false,
-        lstrip: false,
-        rstrip: false,
-        normalized: false,
-        special: true,
-      })),
+      added_tokens: specialTokens(specials, chars.length),
       normalizer: null,
       pre_tokenizer: null,
       post_processor: null,
       decoder: { type: "Fuse" },
-      model: {
-        type: "BPE",
-        dropout: null,
-        unk_token: null,
-        continuing_subword_prefix: "",
-        end_of_word_suffix: "",
-        fuse_unk: false,
-        byte_fallback: false,
-        vocab,
-        merges: [],
-      },
+      model: bpeModel(vocab, []),
     }),
   );
   await Deno.writeTextFile(

@@ -15,6 +15,7 @@ import {
   tokenizerAddsBos,
 } from "../../stages/_policy_io.ts";
 import { reward } from "../../data/reward.ts";
+import { specialTokens } from "../_hf_tokenizer.ts";
 
 /** A word-level tokenizer.json with a BOS; `post` is its post-processor. */
 function tokenizerJson(post: unknown): Record<string, unknown> {
@@ -22,15 +23,7 @@ function tokenizerJson(post: unknown): Record<string, unknown> {
   const specials = ["<s>", "</s>", "<user>", "<bot>"];
   return {
     version: "1.0",
-    added_tokens: specials.map((content, k) => ({
-      id: words.length + k,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
+    added_tokens: specialTokens(specials, words.length),
     normalizer: null,
     pre_tokenizer: { type: "Whitespace" },
     post_processor: post,

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { BENCHMARKS } from "../_benchmarks.ts";
 import { makeTestDir } from "../_tmp.ts";
+import { bpeModel, byteLevelAlphabet, QWEN2_SPLIT, specialTokens } from "../_hf_tokenizer.ts";
 import { sent } from "../pipeline/_harness.ts";
 import { BOXED_INSTRUCTION, DAPO_PREFIX, DAPO_SUFFIX } from "../../data/prompts.ts";
 import { BOXED_EXTRACTION, extractAnswer, OPENCOMPASS_V2_EXTRACTION } from "../../data/extract.ts";
@@ -33,29 +34,14 @@ const CHAT_TEMPLATE = "{{ bos_token }}{% for m in messages %}{% if m['role'] == 
   "{{ '<｜User｜>' + m['content'] }}{% endif %}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<｜Assistant｜><think>\\n' }}{% endif %}";
 
-/** GPT-2's byte → printable character table, in which byte-level vocabularies are written. */
-function byteAlphabet(): string[] {
-  const printable = (b: number) =>
-    (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  let shifted = 0;
-  return Array.from(
-    { length: 256 },
-    (_, b) => String.fromCodePoint(printable(b) ? b : 256 + shifted++),
-  );
-}
-
-/** Qwen2's pre-tokenizer split (letters, single digits, punctuation runs, spaces). */
-const SPLIT =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
 /**
  * Learn `count` BPE merges from a text (most frequent adjacent pair first, ties by the pair's
  * text), and return tokenizer.json with the byte tokens (id = byte), the merges, the specials.
  */
 function trainTokenizer(corpus: string, count: number): Record<string, unknown> {
-  const alphabet = byteAlphabet();
+  const alphabet = byteLevelAlphabet();
   const toChars = (word: string) => [...new TextEncoder().encode(word)].map((b) => alphabet[b]);
-  const words = [...corpus.matchAll(new RegExp(SPLIT, "gu"))].map((m) => toChars(m[0]));
+  const words = [...corpus.matchAll(new RegExp(QWEN2_SPLIT, "gu"))].map((m) => toChars(m[0]));
   const vocab: Record<string, number> = {};
   alphabet.forEach((c, b) => vocab[c] = b);
   const merges: string[] = [];
@@ -84,20 +70,12 @@ function trainTokenizer(corpus: string, count: number): Record<string, unknown> 
     version: "1.0",
     truncation: null,
     padding: null,
-    added_tokens: SPECIALS.map((content, k) => ({
-      id: first + k,
-      content,
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    })),
+    added_tokens: specialTokens(SPECIALS, first),
     normalizer: { type: "NFC" },
     pre_tokenizer: {
       type: "Sequence",
       pretokenizers: [
-        { type: "Split", pattern: { Regex: SPLIT }, behavior: "Isolated", invert: false },
+        { type: "Split", pattern: { Regex: QWEN2_SPLIT }, behavior: "Isolated", invert: false },
         { type: "ByteLevel", ...byteLevel },
       ],
     },
@@ -116,17 +94,7 @@ function trainTokenizer(corpus: string, count: number): Record<string, unknown> 
       special_tokens: { [BOS]: { id: BOS, ids: [first], tokens: [BOS] } },
     },
     decoder: { type: "ByteLevel", ...byteLevel },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: "",
-      end_of_word_suffix: "",
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      merges,
-    },
+    model: bpeModel(vocab, merges),
   };
 }
 
