@@ -14,6 +14,7 @@ import type { StageContext } from "../pipeline/stage.ts";
 import type { ProblemRow } from "../data/rows.ts";
 import { reward } from "../data/reward.ts";
 import { streamKey } from "../kernels/counter_rng.ts";
+import { klK3Reference } from "../kernels/fused.ts";
 import {
   buildSelectionGraph,
   clipCovUniforms,
@@ -519,13 +520,10 @@ function sumOf(a: ArrayLike<number>): number {
   return s;
 }
 
-/** Σ over response tokens of the k3 estimate of KL(π_old ‖ π_ref), as the loss clamps it. */
+/** Σ over response tokens of the k3 estimate of KL(π_old ‖ π_ref), with the loss's clamps. */
 function refKl(logp: Float32Array, refLogp: Float32Array, mask: Float32Array): number {
+  const k3 = klK3Reference(logp, refLogp);
   let s = 0;
-  for (let i = 0; i < mask.length; i++) {
-    if (mask[i] === 0) continue;
-    const d = Math.max(-20, Math.min(20, refLogp[i] - logp[i]));
-    s += Math.min(10, Math.exp(d) - d - 1);
-  }
+  for (let i = 0; i < mask.length; i++) s += mask[i] * k3[i];
   return s;
 }
